@@ -1,0 +1,46 @@
+//! The catalog service: products and categories.
+//!
+//! - [`domain`]: product and category input, parsed and bounded.
+//! - [`store`]: the SQL, as plain functions; every product write enqueues its event in the
+//!   same transaction (the outbox), so the stream never misses or invents a change.
+//! - [`routes`]: one file per action.
+//! - [`seed`]: the dev profile's demo catalog.
+//!
+//! Invariant: a product's `version` grows by one with every write, including its deletion; its
+//! ETag is derived from it, and its events carry it.
+
+pub mod domain;
+pub mod routes;
+pub mod seed;
+pub mod store;
+
+use meridian_platform::{Mounted, ServiceContext};
+use sqlx::PgPool;
+
+/// The Postgres schema this service owns.
+pub const SCHEMA: &str = "catalog";
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    meridian_platform::db::migrate(pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+    meridian_platform::outbox::migrate(pool, SCHEMA).await
+}
+
+#[derive(Clone)]
+pub struct CatalogState {
+    pub pool: PgPool,
+    pub region: String,
+}
+
+pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
+    let tasks = vec![ctx.spawn_relay(pool.clone(), SCHEMA)];
+    let state = CatalogState {
+        pool,
+        region: ctx.region.clone(),
+    };
+    Ok(Mounted {
+        name: "catalog",
+        router: routes::router(state),
+        openapi: routes::openapi(),
+        tasks,
+    })
+}

@@ -1,0 +1,299 @@
+//! The catalog's SQL, as plain functions over a connection.
+//!
+//! Invariant: every function that changes a product also enqueues the matching event in the
+//! same transaction, with the product's new version.
+
+use chrono::{DateTime, Utc};
+use meridian_jetstream::{
+    Envelope,
+    events::catalog::{ProductCreatedV1, ProductDeletedV1, ProductSnapshotV1, ProductUpdatedV1},
+};
+use meridian_platform::{money::Money, outbox};
+use serde::Serialize;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use crate::{
+    SCHEMA,
+    domain::{CategoryInput, ProductInput, ProductStatus},
+};
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Product {
+    pub id: Uuid,
+    pub sku: String,
+    pub name: String,
+    pub description: String,
+    pub price: Money,
+    pub category_id: Option<Uuid>,
+    pub seller_id: Uuid,
+    #[schema(value_type = Object)]
+    pub attributes: serde_json::Value,
+    pub images: Vec<String>,
+    #[schema(value_type = String, example = "active")]
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub version: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct ProductRow {
+    id: Uuid,
+    sku: String,
+    name: String,
+    description: String,
+    price_amount: i64,
+    price_currency: String,
+    category_id: Option<Uuid>,
+    seller_id: Uuid,
+    attributes: sqlx::types::Json<serde_json::Value>,
+    images: Vec<String>,
+    status: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+    version: i64,
+}
+
+impl From<ProductRow> for Product {
+    fn from(row: ProductRow) -> Self {
+        Product {
+            id: row.id,
+            sku: row.sku,
+            name: row.name,
+            description: row.description,
+            price: Money {
+                amount: row.price_amount,
+                currency: row.price_currency,
+            },
+            category_id: row.category_id,
+            seller_id: row.seller_id,
+            attributes: row.attributes.0,
+            images: row.images,
+            status: row.status,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
+}
+
+impl Product {
+    pub fn is_active(&self) -> bool {
+        self.status == ProductStatus::Active.as_str()
+    }
+
+    fn snapshot(&self) -> ProductSnapshotV1 {
+        ProductSnapshotV1 {
+            id: self.id,
+            sku: self.sku.clone(),
+            name: self.name.clone(),
+            description: self.description.clone(),
+            price_amount: self.price.amount,
+            price_currency: self.price.currency.clone(),
+            category_id: self.category_id,
+            seller_id: self.seller_id,
+            attributes: self.attributes.clone(),
+            images: self.images.clone(),
+            status: self.status.clone(),
+            version: self.version,
+        }
+    }
+}
+
+pub async fn insert_product(
+    tx: &mut PgConnection,
+    region: &str,
+    seller_id: Uuid,
+    input: &ProductInput,
+) -> Result<Product, sqlx::Error> {
+    let row: ProductRow = sqlx::query_as(
+        "INSERT INTO products (id, sku, name, description, price_amount, price_currency, \
+         category_id, seller_id, attributes, images, status) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&input.sku)
+    .bind(&input.name)
+    .bind(&input.description)
+    .bind(input.price.amount)
+    .bind(&input.price.currency)
+    .bind(input.category_id)
+    .bind(seller_id)
+    .bind(sqlx::types::Json(&input.attributes))
+    .bind(&input.images)
+    .bind(input.status.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let product = Product::from(row);
+    let event = ProductCreatedV1 {
+        product: product.snapshot(),
+    };
+    outbox::enqueue(
+        tx,
+        SCHEMA,
+        Envelope::new(region, product.id, product.version, event),
+    )
+    .await?;
+    Ok(product)
+}
+
+/// The product, unless deleted; locked for update when `for_update`.
+pub async fn product(
+    conn: &mut PgConnection,
+    id: Uuid,
+    for_update: bool,
+) -> Result<Option<Product>, sqlx::Error> {
+    let sql = if for_update {
+        "SELECT * FROM products WHERE id = $1 AND deleted_at IS NULL FOR UPDATE"
+    } else {
+        "SELECT * FROM products WHERE id = $1 AND deleted_at IS NULL"
+    };
+    let row: Option<ProductRow> = sqlx::query_as(sql).bind(id).fetch_optional(conn).await?;
+    Ok(row.map(Product::from))
+}
+
+/// Replaces the writable fields of a product locked by the caller.
+pub async fn update_product(
+    tx: &mut PgConnection,
+    region: &str,
+    id: Uuid,
+    input: &ProductInput,
+) -> Result<Product, sqlx::Error> {
+    let row: ProductRow = sqlx::query_as(
+        "UPDATE products SET sku = $2, name = $3, description = $4, price_amount = $5, \
+         price_currency = $6, category_id = $7, attributes = $8, images = $9, status = $10, \
+         version = version + 1, updated_at = now() \
+         WHERE id = $1 AND deleted_at IS NULL RETURNING *",
+    )
+    .bind(id)
+    .bind(&input.sku)
+    .bind(&input.name)
+    .bind(&input.description)
+    .bind(input.price.amount)
+    .bind(&input.price.currency)
+    .bind(input.category_id)
+    .bind(sqlx::types::Json(&input.attributes))
+    .bind(&input.images)
+    .bind(input.status.as_str())
+    .fetch_one(&mut *tx)
+    .await?;
+    let product = Product::from(row);
+    let event = ProductUpdatedV1 {
+        product: product.snapshot(),
+    };
+    outbox::enqueue(
+        tx,
+        SCHEMA,
+        Envelope::new(region, product.id, product.version, event),
+    )
+    .await?;
+    Ok(product)
+}
+
+/// Marks a product locked by the caller deleted.
+pub async fn delete_product(
+    tx: &mut PgConnection,
+    region: &str,
+    product: &Product,
+) -> Result<(), sqlx::Error> {
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE products SET deleted_at = now(), version = version + 1, updated_at = now() \
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(product.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let event = ProductDeletedV1 {
+        product_id: product.id,
+        sku: product.sku.clone(),
+        version,
+    };
+    outbox::enqueue(
+        tx,
+        SCHEMA,
+        Envelope::new(region, product.id, version, event),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Which products a listing may show.
+pub struct ListFilter {
+    pub category_id: Option<Uuid>,
+    pub seller_id: Option<Uuid>,
+    /// Drafts and archived products too (their seller, or an admin).
+    pub all_statuses: bool,
+    pub after: Option<Uuid>,
+    pub limit: i64,
+}
+
+/// Products in id order (ids are UUID v7, so that is creation order), `limit + 1` at most.
+pub async fn list_products(
+    conn: &mut PgConnection,
+    filter: &ListFilter,
+) -> Result<Vec<Product>, sqlx::Error> {
+    let rows: Vec<ProductRow> = sqlx::query_as(
+        "SELECT * FROM products WHERE deleted_at IS NULL \
+         AND ($1::uuid IS NULL OR category_id = $1) \
+         AND ($2::uuid IS NULL OR seller_id = $2) \
+         AND ($3 OR status = 'active') \
+         AND ($4::uuid IS NULL OR id > $4) \
+         ORDER BY id LIMIT $5",
+    )
+    .bind(filter.category_id)
+    .bind(filter.seller_id)
+    .bind(filter.all_statuses)
+    .bind(filter.after)
+    .bind(filter.limit + 1)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Product::from).collect())
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct Category {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<Uuid>,
+}
+
+pub async fn categories(conn: &mut PgConnection) -> Result<Vec<Category>, sqlx::Error> {
+    sqlx::query_as("SELECT id, name, slug, parent_id FROM categories ORDER BY name, id")
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn category_exists(conn: &mut PgConnection, id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM categories WHERE id = $1)")
+        .bind(id)
+        .fetch_one(conn)
+        .await
+}
+
+/// The most categories the tree may hold; the tree is answered whole.
+pub const MAX_CATEGORIES: i64 = 1000;
+
+pub async fn insert_category(
+    conn: &mut PgConnection,
+    input: &CategoryInput,
+) -> Result<Category, sqlx::Error> {
+    sqlx::query_as(
+        "INSERT INTO categories (id, name, slug, parent_id) VALUES ($1, $2, $3, $4) \
+         RETURNING id, name, slug, parent_id",
+    )
+    .bind(Uuid::now_v7())
+    .bind(&input.name)
+    .bind(input.slug.as_deref().unwrap_or_default())
+    .bind(input.parent_id)
+    .fetch_one(conn)
+    .await
+}
+
+pub async fn count_categories(conn: &mut PgConnection) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT count(*) FROM categories")
+        .fetch_one(conn)
+        .await
+}

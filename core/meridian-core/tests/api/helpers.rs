@@ -1,0 +1,234 @@
+//! `TestApp`: a core hosting every service, on port 0, isolated by a fresh database and unique
+//! NATS and Redis prefixes.
+
+use std::net::SocketAddr;
+
+use meridian_platform::{auth::Role, settings::Settings};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The server URL of `DATABASE_URL` (or the default), and that URL with another database.
+fn database_urls() -> (String, impl Fn(&str) -> String) {
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://meridian:meridian@127.0.0.1:5432/meridian".into());
+    let (base, query) = match admin.split_once('?') {
+        Some((base, query)) => (base.to_owned(), format!("?{query}")),
+        None => (admin.clone(), String::new()),
+    };
+    let server = base
+        .rsplit_once('/')
+        .map(|(s, _)| s.to_owned())
+        .unwrap_or(base);
+    (admin, move |db: &str| format!("{server}/{db}{query}"))
+}
+
+/// Creates an empty database and returns its name and URL.
+pub async fn fresh_database() -> (String, String) {
+    let (admin, with_db) = database_urls();
+    let name = format!("meridian_test_{}", Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect(&admin)
+        .await
+        .expect("Postgres is reachable at DATABASE_URL (run through `cargo xtask test`)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .expect("create the test database");
+    let url = with_db(&name);
+    (name, url)
+}
+
+/// Settings for an isolated core: fresh database, unique prefixes, ports chosen by the caller.
+pub async fn isolated_settings() -> Settings {
+    let (_, url) = fresh_database().await;
+    let prefix = format!("t{}", &Uuid::new_v4().simple().to_string()[..12]);
+    Settings::from_lookup(|key| match key {
+        "DATABASE_URL" => Some(url.clone()),
+        "MERIDIAN_NATS_PREFIX" | "MERIDIAN_REDIS_PREFIX" => Some(prefix.clone()),
+        "MERIDIAN_DB_POOL_SIZE" => Some("5".into()),
+        "MERIDIAN_HTTP_ADDR" | "MERIDIAN_OPS_ADDR" => Some("127.0.0.1:0".into()),
+        other => std::env::var(other).ok(),
+    })
+    .expect("valid test settings")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub ops_addr: SocketAddr,
+    pub settings: Settings,
+    pub client: reqwest::Client,
+    shutdown: CancellationToken,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+/// A signed-in user.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: Uuid,
+    pub email: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(isolated_settings().await).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        let listener = tokio::net::TcpListener::bind(settings.http_addr)
+            .await
+            .expect("bind");
+        let ops_listener = tokio::net::TcpListener::bind(settings.ops_addr)
+            .await
+            .expect("bind ops");
+        let addr = listener.local_addr().expect("addr");
+        let ops_addr = ops_listener.local_addr().expect("ops addr");
+        let core = meridian_core::app::build(&settings)
+            .await
+            .expect("the core starts against Postgres, Redis and NATS");
+        let shutdown = CancellationToken::new();
+        let signal = shutdown.clone();
+        tokio::spawn(core.serve(
+            listener,
+            ops_listener,
+            async move { signal.cancelled().await },
+        ));
+        TestApp {
+            addr,
+            ops_addr,
+            settings,
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            shutdown,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
+        let builder = self.client.request(method, self.url(path));
+        match token {
+            Some(token) => builder.bearer_auth(token),
+            None => builder,
+        }
+    }
+
+    /// Sends `body` (if any) and returns the status and the JSON body (Null when empty).
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.request(method, path, token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("body");
+        let json = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("non-JSON body: {}", String::from_utf8_lossy(&bytes)))
+        };
+        (status, json)
+    }
+
+    pub async fn pool(&self, schema: &str) -> PgPool {
+        meridian_platform::db::connect(&self.settings.database_url, schema, 2)
+            .await
+            .expect("pool")
+    }
+
+    pub async fn register(&self, email: &str) -> Value {
+        let (status, body) = self
+            .call(
+                Method::POST,
+                "/users/register",
+                None,
+                Some(json!({"email": email, "password": PASSWORD, "name": "Test User"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body
+    }
+
+    pub async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.call(
+            Method::POST,
+            "/users/login",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    }
+
+    /// Registers a user, gives it `role` directly in the database, and signs it in.
+    pub async fn user(&self, role: Role) -> TestUser {
+        let email = format!("{}@example.com", Uuid::new_v4().simple());
+        let registered = self.register(&email).await;
+        let id: Uuid = registered["id"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("id");
+        if role != Role::Buyer {
+            let pool = self.pool("users").await;
+            sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+                .bind(id)
+                .bind(role.as_str())
+                .execute(&pool)
+                .await
+                .expect("set role");
+        }
+        let (status, pair) = self.login(&email, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{pair}");
+        TestUser {
+            id,
+            email,
+            access_token: pair["access_token"].as_str().expect("token").to_owned(),
+            refresh_token: pair["refresh_token"].as_str().expect("refresh").to_owned(),
+        }
+    }
+}
+
+/// Asserts the response is an RFC 9457 problem with `status`.
+pub fn assert_problem(status: StatusCode, body: &Value, expected: StatusCode) {
+    assert_eq!(status, expected, "{body}");
+    assert_eq!(body["status"], expected.as_u16(), "{body}");
+    for field in ["type", "title", "detail"] {
+        assert!(body[field].is_string(), "problem without {field}: {body}");
+    }
+}
+
+pub fn product_body(sku: &str) -> Value {
+    json!({
+        "sku": sku,
+        "name": format!("Product {sku}"),
+        "description": "A thing",
+        "price": {"amount": 1999, "currency": "USD"},
+        "attributes": {"color": "blue"},
+        "images": ["https://images.example.com/1.jpg"]
+    })
+}

@@ -1,0 +1,10 @@
+//! The core's integration tests: one binary (link time), one module per area. Each test
+//! starts the app on port 0 against real Postgres, Redis and NATS, in a fresh database and
+//! under unique stream and key prefixes.
+
+mod catalog;
+mod errors;
+mod helpers;
+mod ops;
+mod outbox;
+mod users;

@@ -1,0 +1,38 @@
+//! The per-request state shared by the phases and Pingora's hooks.
+
+use std::time::Instant;
+
+use crate::phases::RequestId;
+use crate::upstreams::UpstreamPlan;
+
+pub struct RequestCtx {
+    /// When the edge started handling the request, for `duration_ms` and the latency histogram.
+    pub started: Instant,
+    /// Set by the request id phase; see [`RequestCtx::request_id`] for requests that fail earlier.
+    request_id: Option<RequestId>,
+    /// The addresses still to try, created on the first connection attempt.
+    pub upstream_plan: Option<UpstreamPlan>,
+    /// The last upstream tried, for the access log.
+    pub upstream: Option<String>,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            started: Instant::now(),
+            request_id: None,
+            upstream_plan: None,
+            upstream: None,
+        }
+    }
+
+    pub fn set_request_id(&mut self, id: RequestId) {
+        self.request_id = Some(id);
+    }
+
+    /// The request's id. A request that failed before the request id phase ran still gets one,
+    /// so every response and log line carries an id.
+    pub fn request_id(&mut self) -> &RequestId {
+        self.request_id.get_or_insert_with(RequestId::generate)
+    }
+}

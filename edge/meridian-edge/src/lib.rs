@@ -1,0 +1,28 @@
+//! Meridian's edge: the Pingora proxy every public request passes through before it reaches a
+//! regional core.
+//!
+//! The binary (`main.rs`) only reads [`settings::Settings`], starts [`logging`] and hands over to
+//! [`server::build`]; everything else is here so it can be unit-tested.
+//!
+//! - [`settings`]: the one configuration struct, read from the environment.
+//! - [`server`]: assembles the Pingora server: the public proxy (HTTP and HTTPS) and the ops
+//!   listener with Prometheus `/metrics`.
+//! - `proxy`: the `ProxyHttp` implementation; the only place that speaks Pingora's hooks.
+//! - `phases`: what happens to a request, in order, before it is forwarded (request id, header
+//!   sanitation, local endpoints; JWT, WAF and rate limits slot in there later).
+//! - `upstreams`: regions, their core addresses, and the order one request tries them in.
+//! - `reply` and `problem`: every response the edge writes itself, errors as problem+json.
+//! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
+//! - [`logging`] and `metrics`: the access log and the request counters.
+
+mod context;
+pub mod logging;
+mod metrics;
+mod phases;
+mod problem;
+mod proxy;
+mod reply;
+pub mod server;
+pub mod settings;
+mod tls;
+mod upstreams;

@@ -1,0 +1,131 @@
+//! Forwarding headers, overwritten and never appended: the cores trust them, so nothing a client
+//! sends may survive in them.
+//!
+//! The edge is the first proxy (nothing sits in front of it), so `X-Forwarded-For` and `X-Real-IP`
+//! are the TCP peer, `X-Forwarded-Proto` is the listener's scheme and `X-Forwarded-Host` is the
+//! Host the client asked for. `X-Meridian-*` is reserved for what the edge itself asserts (the
+//! caller's identity, once JWT verification lands), so client-sent ones are dropped.
+//! Hop-by-hop headers are stripped by Pingora's default upstream request policy.
+
+use std::net::IpAddr;
+
+use async_trait::async_trait;
+use http::{HeaderValue, header};
+use pingora::http::RequestHeader;
+use pingora::proxy::Session;
+
+use super::{Outcome, Phase};
+use crate::context::RequestCtx;
+use crate::problem::EdgeProblem;
+use crate::reply::Reply;
+
+const RESERVED_PREFIX: &str = "x-meridian-";
+
+pub struct SanitizeForwarding;
+
+#[async_trait]
+impl Phase for SanitizeForwarding {
+    async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
+        let peer = session
+            .client_addr()
+            .and_then(|addr| addr.as_inet())
+            .map(|addr| addr.ip().to_canonical());
+        let tls = session
+            .digest()
+            .is_some_and(|digest| digest.ssl_digest.is_some());
+        match rewrite(session.req_header_mut(), peer, tls) {
+            Ok(()) => Outcome::Continue,
+            Err(_) => Outcome::Respond(Reply::Problem(EdgeProblem::BadRequest)),
+        }
+    }
+}
+
+/// Rewrites the forwarding headers of `request`, received from `peer` over TLS or not.
+fn rewrite(request: &mut RequestHeader, peer: Option<IpAddr>, tls: bool) -> pingora::Result<()> {
+    let reserved: Vec<_> = request
+        .headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(RESERVED_PREFIX))
+        .cloned()
+        .collect();
+    for name in &reserved {
+        request.remove_header(name);
+    }
+
+    request.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+    // HTTP/2 requests carry the host in the `:authority` pseudo-header, which is the URI's.
+    let host = request.headers.get(header::HOST).cloned().or_else(|| {
+        let authority = request.uri.authority()?;
+        HeaderValue::from_str(authority.as_str()).ok()
+    });
+    if let Some(host) = host {
+        request.insert_header("x-forwarded-host", host)?;
+    } else {
+        request.remove_header("x-forwarded-host");
+    }
+    // Without an IP peer (a Unix socket), no value is better than the client's.
+    if let Some(peer) = peer {
+        request.insert_header("x-forwarded-for", peer.to_string())?;
+        request.insert_header("x-real-ip", peer.to_string())?;
+    } else {
+        request.remove_header("x-forwarded-for");
+        request.remove_header("x-real-ip");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(request: &RequestHeader, name: &str) -> Vec<String> {
+        let values = request.headers.get_all(name).iter();
+        values.map(|v| v.to_str().unwrap().to_owned()).collect()
+    }
+
+    #[test]
+    fn client_values_are_overwritten_not_appended() {
+        let mut request = RequestHeader::build("GET", b"/cart", None).unwrap();
+        request.insert_header("Host", "shop.example").unwrap();
+        request.append_header("X-Forwarded-For", "6.6.6.6").unwrap();
+        request.append_header("X-Forwarded-For", "7.7.7.7").unwrap();
+        request.insert_header("X-Real-IP", "6.6.6.6").unwrap();
+        request.insert_header("X-Forwarded-Proto", "https").unwrap();
+        request
+            .insert_header("X-Forwarded-Host", "evil.example")
+            .unwrap();
+
+        rewrite(&mut request, Some("203.0.113.9".parse().unwrap()), false).unwrap();
+
+        assert_eq!(values(&request, "x-forwarded-for"), ["203.0.113.9"]);
+        assert_eq!(values(&request, "x-real-ip"), ["203.0.113.9"]);
+        assert_eq!(values(&request, "x-forwarded-proto"), ["http"]);
+        assert_eq!(values(&request, "x-forwarded-host"), ["shop.example"]);
+    }
+
+    #[test]
+    fn reserved_headers_are_dropped_and_others_kept() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request
+            .insert_header("X-Meridian-User-Id", "admin")
+            .unwrap();
+        request.insert_header("x-meridian-roles", "root").unwrap();
+        request.insert_header("X-Meridianish", "kept").unwrap();
+
+        rewrite(&mut request, None, true).unwrap();
+
+        assert!(request.headers.get("x-meridian-user-id").is_none());
+        assert!(request.headers.get("x-meridian-roles").is_none());
+        assert_eq!(values(&request, "x-meridianish"), ["kept"]);
+        assert_eq!(values(&request, "x-forwarded-proto"), ["https"]);
+        assert!(request.headers.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn the_authority_stands_in_for_a_missing_host() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request.set_uri("https://shop.example:8443/".parse().unwrap());
+        rewrite(&mut request, None, true).unwrap();
+        assert_eq!(values(&request, "x-forwarded-host"), ["shop.example:8443"]);
+    }
+}

@@ -1,0 +1,85 @@
+//! What the edge answers itself: its health endpoints, and a refusal for `/metrics`.
+//!
+//! `/healthz` and `/readyz` describe the edge, so forwarding them would let a healthy edge look
+//! dead (or a dead core look healthy) to the load balancer in front. `/metrics` is served only on
+//! the ops listener; on the public listeners it is a 404, so neither the edge's nor a core's
+//! metrics can be scraped from outside.
+
+use async_trait::async_trait;
+use http::{Method, StatusCode};
+use pingora::proxy::Session;
+
+use super::{Outcome, Phase};
+use crate::context::RequestCtx;
+use crate::problem::EdgeProblem;
+use crate::reply::Reply;
+
+pub struct LocalEndpoints;
+
+#[async_trait]
+impl Phase for LocalEndpoints {
+    async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
+        let request = session.req_header();
+        match route(&request.method, request.uri.path()) {
+            Some(reply) => Outcome::Respond(reply),
+            None => Outcome::Continue,
+        }
+    }
+}
+
+/// The local answer for `method path`, or `None` to forward the request.
+fn route(method: &Method, path: &str) -> Option<Reply> {
+    let body = match path {
+        "/healthz" => r#"{"status":"ok"}"#,
+        "/readyz" => r#"{"status":"ready"}"#,
+        _ if path == "/metrics" || path.starts_with("/metrics/") => {
+            return Some(Reply::Problem(EdgeProblem::NotFound));
+        }
+        _ => return None,
+    };
+    Some(if method == Method::GET || method == Method::HEAD {
+        Reply::Json {
+            status: StatusCode::OK,
+            body,
+        }
+    } else {
+        Reply::Problem(EdgeProblem::MethodNotAllowed)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(method: Method, path: &str) -> Option<StatusCode> {
+        route(&method, path).map(|reply| match reply {
+            Reply::Json { status, .. } => status,
+            Reply::Problem(problem) => problem.status(),
+        })
+    }
+
+    #[test]
+    fn health_endpoints_are_answered_locally() {
+        assert_eq!(status(Method::GET, "/healthz"), Some(StatusCode::OK));
+        assert_eq!(status(Method::HEAD, "/readyz"), Some(StatusCode::OK));
+        assert_eq!(
+            status(Method::POST, "/healthz"),
+            Some(StatusCode::METHOD_NOT_ALLOWED)
+        );
+    }
+
+    #[test]
+    fn metrics_is_refused_on_every_method() {
+        for path in ["/metrics", "/metrics/", "/metrics/core"] {
+            assert_eq!(status(Method::GET, path), Some(StatusCode::NOT_FOUND));
+            assert_eq!(status(Method::POST, path), Some(StatusCode::NOT_FOUND));
+        }
+    }
+
+    #[test]
+    fn everything_else_is_forwarded() {
+        for path in ["/", "/healthz/deep", "/metricsx", "/api/v1/products"] {
+            assert!(route(&Method::GET, path).is_none(), "{path}");
+        }
+    }
+}

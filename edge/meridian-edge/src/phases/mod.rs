@@ -1,0 +1,66 @@
+//! The request phases: what the edge does to a request, in order, before it picks an upstream.
+//!
+//! A [`Phase`] looks at the request (and may rewrite its headers), then either lets it continue
+//! or answers it itself. The order is the contract:
+//!
+//! 1. [`AssignRequestId`]: first, so every later answer, log line and upstream call carries the id.
+//! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
+//!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
+//! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` answered here, `/metrics` refused.
+//!
+//! Later phases go after these, in this order: JWT verification (it will set the `X-Meridian-*`
+//! identity headers, which is why step 2 strips client-sent ones first, and why health checks
+//! answered in step 3 need no token), then the WAF, then rate limiting (keyed on the identity or
+//! the peer). Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
+//! sees requests every phase let through.
+
+mod forwarding;
+mod local_endpoints;
+mod request_id;
+
+use async_trait::async_trait;
+use pingora::proxy::Session;
+
+use crate::context::RequestCtx;
+use crate::reply::Reply;
+
+use forwarding::SanitizeForwarding;
+use local_endpoints::LocalEndpoints;
+use request_id::AssignRequestId;
+pub use request_id::{RequestId, X_REQUEST_ID};
+
+/// What a phase decided.
+pub enum Outcome {
+    /// Hand the request to the next phase, and after the last one, to the upstream.
+    Continue,
+    /// Answer now; later phases and the upstream never see the request.
+    Respond(Reply),
+}
+
+#[async_trait]
+pub trait Phase: Send + Sync {
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome;
+}
+
+/// The phases in the order they run.
+pub struct Phases(Vec<Box<dyn Phase>>);
+
+impl Phases {
+    pub fn standard() -> Self {
+        Phases(vec![
+            Box::new(AssignRequestId),
+            Box::new(SanitizeForwarding),
+            Box::new(LocalEndpoints),
+        ])
+    }
+
+    /// Runs the phases until one answers the request.
+    pub async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
+        for phase in &self.0 {
+            if let Outcome::Respond(reply) = phase.run(session, ctx).await {
+                return Outcome::Respond(reply);
+            }
+        }
+        Outcome::Continue
+    }
+}

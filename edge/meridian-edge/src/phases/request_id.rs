@@ -1,0 +1,104 @@
+//! `X-Request-Id`: the client's if it is sane, a fresh UUID v7 otherwise.
+//!
+//! The id ends up in log lines and upstream logs, so an arbitrary client value is not trusted:
+//! only 1 to 128 characters of `[A-Za-z0-9._:-]` are kept (enough for UUIDs, trace ids and most
+//! load balancers' ids; nothing that could break a log line or a header). UUID v7 ids sort by
+//! time, which keeps them useful as an index key downstream.
+
+use async_trait::async_trait;
+use pingora::proxy::Session;
+
+use super::{Outcome, Phase};
+use crate::context::RequestCtx;
+
+pub const X_REQUEST_ID: &str = "x-request-id";
+const MAX_LEN: usize = 128;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestId(String);
+
+impl RequestId {
+    /// Accepts a client-sent id only if it is 1..=128 characters of `[A-Za-z0-9._:-]`.
+    pub fn from_client(value: &[u8]) -> Option<Self> {
+        let sane = (1..=MAX_LEN).contains(&value.len())
+            && value
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        if !sane {
+            return None;
+        }
+        std::str::from_utf8(value)
+            .ok()
+            .map(|id| RequestId(id.to_owned()))
+    }
+
+    pub fn generate() -> Self {
+        RequestId(uuid::Uuid::now_v7().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Keeps or replaces the id, and sets it on the request so the upstream gets the same one.
+pub struct AssignRequestId;
+
+#[async_trait]
+impl Phase for AssignRequestId {
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
+        let request = session.req_header_mut();
+        let mut sent = request.headers.get_all(X_REQUEST_ID).iter();
+        // Several ids are as untrustworthy as a malformed one.
+        let id = match (sent.next(), sent.next()) {
+            (Some(value), None) => RequestId::from_client(value.as_bytes()),
+            _ => None,
+        }
+        .unwrap_or_else(RequestId::generate);
+        request
+            .insert_header(X_REQUEST_ID, id.as_str())
+            .expect("a request id is always a valid header value");
+        ctx.set_request_id(id);
+        Outcome::Continue
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sane_client_ids_are_kept() {
+        for id in [
+            "a",
+            "0190f1c2-7d3e-7abc-8def-0123456789ab",
+            "lb:1.2_3-4",
+            &"x".repeat(128),
+        ] {
+            assert_eq!(RequestId::from_client(id.as_bytes()).unwrap().as_str(), id);
+        }
+    }
+
+    #[test]
+    fn insane_client_ids_are_refused() {
+        let too_long = "x".repeat(129);
+        for id in [
+            "",
+            "with space",
+            "semi;colon",
+            "é",
+            "new\nline",
+            too_long.as_str(),
+        ] {
+            assert_eq!(RequestId::from_client(id.as_bytes()), None, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn generated_ids_are_uuid_v7_and_valid_client_ids() {
+        let id = RequestId::generate();
+        let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
+        assert_eq!(uuid.get_version_num(), 7);
+        assert_eq!(RequestId::from_client(id.as_str().as_bytes()), Some(id));
+    }
+}

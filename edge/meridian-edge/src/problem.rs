@@ -1,0 +1,163 @@
+//! The errors the edge answers by itself, as RFC 9457 `application/problem+json`.
+//!
+//! A closed set with fixed detail texts: internal causes (upstream addresses, error chains) never
+//! reach a body, only the log. Problem types share the cores' `https://meridian.dev/problems/`
+//! namespace so a client handles an error the same way whichever side produced it.
+
+use http::StatusCode;
+use pingora::{Error, ErrorSource, ErrorType};
+use serde::Serialize;
+
+/// Raised by the proxy when no address of the plan could even be resolved.
+pub const NO_UPSTREAM: ErrorType = ErrorType::Custom("NoUpstreamAvailable");
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EdgeProblem {
+    BadRequest,
+    NotFound,
+    MethodNotAllowed,
+    Internal,
+    BadGateway,
+    /// The home region's cores cannot be reached; the client may retry shortly.
+    Unavailable,
+    GatewayTimeout,
+}
+
+#[derive(Serialize)]
+struct ProblemBody {
+    #[serde(rename = "type")]
+    problem_type: String,
+    title: &'static str,
+    status: u16,
+    detail: &'static str,
+}
+
+impl EdgeProblem {
+    pub fn status(self) -> StatusCode {
+        match self {
+            EdgeProblem::BadRequest => StatusCode::BAD_REQUEST,
+            EdgeProblem::NotFound => StatusCode::NOT_FOUND,
+            EdgeProblem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeProblem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            EdgeProblem::BadGateway => StatusCode::BAD_GATEWAY,
+            EdgeProblem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            EdgeProblem::GatewayTimeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn slug_and_detail(self) -> (&'static str, &'static str) {
+        match self {
+            EdgeProblem::BadRequest => ("bad-request", "the request could not be understood"),
+            EdgeProblem::NotFound => ("not-found", "no such resource"),
+            EdgeProblem::MethodNotAllowed => (
+                "method-not-allowed",
+                "this resource does not support the request method",
+            ),
+            EdgeProblem::Internal => (
+                "internal",
+                "an unexpected error occurred; it has been logged",
+            ),
+            EdgeProblem::BadGateway => (
+                "bad-gateway",
+                "the service behind the edge answered incorrectly",
+            ),
+            EdgeProblem::Unavailable => (
+                "unavailable",
+                "the service is temporarily unavailable; retry shortly",
+            ),
+            EdgeProblem::GatewayTimeout => (
+                "gateway-timeout",
+                "the service behind the edge did not answer in time",
+            ),
+        }
+    }
+
+    /// Seconds a client should wait before retrying, when retrying makes sense.
+    pub fn retry_after_s(self) -> Option<u32> {
+        (self == EdgeProblem::Unavailable).then_some(1)
+    }
+
+    pub fn body(self) -> Vec<u8> {
+        let (slug, detail) = self.slug_and_detail();
+        let status = self.status();
+        let body = ProblemBody {
+            problem_type: format!("https://meridian.dev/problems/{slug}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail,
+        };
+        serde_json::to_vec(&body).expect("a problem body always serializes")
+    }
+
+    /// What to tell the client about a failed proxy attempt; `None` when the client is gone.
+    pub fn for_proxy_error(error: &Error) -> Option<EdgeProblem> {
+        use ErrorType::*;
+        let problem = match (error.esource(), error.etype()) {
+            (_, HTTPStatus(status)) => Self::for_status(*status),
+            (ErrorSource::Downstream, ReadError | WriteError | ConnectionClosed) => return None,
+            (ErrorSource::Downstream, _) => EdgeProblem::BadRequest,
+            (ErrorSource::Upstream, etype) if *etype == NO_UPSTREAM => EdgeProblem::Unavailable,
+            (
+                ErrorSource::Upstream,
+                ConnectTimedout | ConnectRefused | ConnectNoRoute | ConnectError,
+            ) => EdgeProblem::Unavailable,
+            (ErrorSource::Upstream, ReadTimedout | WriteTimedout) => EdgeProblem::GatewayTimeout,
+            (ErrorSource::Upstream, _) => EdgeProblem::BadGateway,
+            (ErrorSource::Internal | ErrorSource::Unset, _) => EdgeProblem::Internal,
+        };
+        Some(problem)
+    }
+
+    fn for_status(status: u16) -> EdgeProblem {
+        match status {
+            404 => EdgeProblem::NotFound,
+            405 => EdgeProblem::MethodNotAllowed,
+            400..=499 => EdgeProblem::BadRequest,
+            502 => EdgeProblem::BadGateway,
+            503 => EdgeProblem::Unavailable,
+            504 => EdgeProblem::GatewayTimeout,
+            _ => EdgeProblem::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_follow_rfc_9457() {
+        let body: serde_json::Value =
+            serde_json::from_slice(&EdgeProblem::Unavailable.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "https://meridian.dev/problems/unavailable",
+                "title": "Service Unavailable",
+                "status": 503,
+                "detail": "the service is temporarily unavailable; retry shortly",
+            })
+        );
+    }
+
+    #[test]
+    fn proxy_errors_map_to_problems() {
+        let refused = Error::new_up(ErrorType::ConnectRefused);
+        assert_eq!(
+            EdgeProblem::for_proxy_error(&refused),
+            Some(EdgeProblem::Unavailable)
+        );
+        let no_upstream = Error::new_up(NO_UPSTREAM);
+        assert_eq!(
+            EdgeProblem::for_proxy_error(&no_upstream),
+            Some(EdgeProblem::Unavailable)
+        );
+        let bad_response = Error::new_up(ErrorType::InvalidHTTPHeader);
+        assert_eq!(
+            EdgeProblem::for_proxy_error(&bad_response),
+            Some(EdgeProblem::BadGateway)
+        );
+        let client_gone = Error::new_down(ErrorType::ConnectionClosed);
+        assert_eq!(EdgeProblem::for_proxy_error(&client_gone), None);
+    }
+}

@@ -1,0 +1,146 @@
+//! The edge's `ProxyHttp` implementation: the one place that speaks Pingora's hooks.
+//!
+//! - `request_filter` runs the [`Phases`]; a phase's answer ends the request there.
+//! - `upstream_peer` takes the next address of the request's [`UpstreamPlan`](crate::upstreams::UpstreamPlan),
+//!   and `fail_to_connect` asks Pingora to retry while the plan has addresses left (the request
+//!   has not reached any core yet, so this is safe for every method).
+//! - `fail_to_proxy` turns any failure into problem+json; `logging` writes the access log and
+//!   the metrics.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::http::ResponseHeader;
+use pingora::prelude::HttpPeer;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+use pingora::{Error, Result};
+
+use crate::context::RequestCtx;
+use crate::logging::{self, AccessRecord};
+use crate::metrics::Metrics;
+use crate::phases::{Outcome, Phases, X_REQUEST_ID};
+use crate::problem::{EdgeProblem, NO_UPSTREAM};
+use crate::reply;
+use crate::upstreams::Upstreams;
+
+/// A core that does not accept a connection within this time is treated as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct EdgeProxy {
+    phases: Phases,
+    upstreams: Upstreams,
+    metrics: Metrics,
+}
+
+impl EdgeProxy {
+    pub fn new(phases: Phases, upstreams: Upstreams, metrics: Metrics) -> Self {
+        EdgeProxy {
+            phases,
+            upstreams,
+            metrics,
+        }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for EdgeProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx::new()
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        match self.phases.run(session, ctx).await {
+            Outcome::Continue => Ok(false),
+            Outcome::Respond(reply) => {
+                reply::send(session, reply, ctx.request_id()).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let plan = ctx
+            .upstream_plan
+            .get_or_insert_with(|| self.upstreams.plan());
+        for addr in plan {
+            match addr.resolve().await {
+                Ok(socket) => {
+                    ctx.upstream = Some(addr.to_string());
+                    let mut peer = HttpPeer::new(socket, false, String::new());
+                    peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+                    return Ok(Box::new(peer));
+                }
+                Err(error) => tracing::warn!(upstream = %addr, %error, "cannot resolve upstream"),
+            }
+        }
+        Err(Error::new_up(NO_UPSTREAM))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut error: Box<Error>,
+    ) -> Box<Error> {
+        let untried = ctx.upstream_plan.as_ref().is_some_and(|p| p.has_more());
+        error.set_retry(untried);
+        error
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        response: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        response.insert_header(X_REQUEST_ID, ctx.request_id().as_str())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        error: &Error,
+        ctx: &mut RequestCtx,
+    ) -> FailToProxy {
+        let Some(problem) = EdgeProblem::for_proxy_error(error) else {
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        };
+        if let Err(write_error) =
+            reply::send_problem_after_failure(session, problem, ctx.request_id()).await
+        {
+            tracing::debug!(%write_error, "cannot send the error response");
+        }
+        FailToProxy {
+            error_code: problem.status().as_u16(),
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _error: Option<&Error>, ctx: &mut RequestCtx) {
+        let duration = ctx.started.elapsed();
+        let status = session
+            .response_written()
+            .map_or(0, |response| response.status.as_u16());
+        self.metrics.observe(status, duration);
+        let request_id = ctx.request_id().clone();
+        let request = session.req_header();
+        logging::access(&AccessRecord {
+            method: request.method.as_str(),
+            path: request.uri.path(),
+            status,
+            duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
+            request_id: request_id.as_str(),
+            upstream: ctx.upstream.as_deref(),
+        });
+    }
+}

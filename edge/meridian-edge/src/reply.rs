@@ -1,0 +1,76 @@
+//! Responses the edge writes itself, without going upstream: local endpoints and problems.
+//!
+//! Every one of them carries `X-Request-Id` and `Cache-Control: no-store` (they describe this
+//! edge at this instant, so no cache between client and edge may keep them).
+
+use bytes::Bytes;
+use http::{StatusCode, header};
+use pingora::http::ResponseHeader;
+use pingora::proxy::Session;
+
+use crate::phases::{RequestId, X_REQUEST_ID};
+use crate::problem::EdgeProblem;
+
+pub enum Reply {
+    /// A fixed JSON document, such as the health check's.
+    Json {
+        status: StatusCode,
+        body: &'static str,
+    },
+    Problem(EdgeProblem),
+}
+
+impl Reply {
+    fn into_parts(self, request_id: &RequestId) -> pingora::Result<(ResponseHeader, Bytes)> {
+        let (status, content_type, body, retry_after_s) = match self {
+            Reply::Json { status, body } => (
+                status,
+                "application/json",
+                Bytes::from_static(body.as_bytes()),
+                None,
+            ),
+            Reply::Problem(problem) => (
+                problem.status(),
+                "application/problem+json",
+                Bytes::from(problem.body()),
+                problem.retry_after_s(),
+            ),
+        };
+        let mut header = ResponseHeader::build(status, Some(5))?;
+        header.insert_header(header::CONTENT_TYPE, content_type)?;
+        header.insert_header(header::CONTENT_LENGTH, body.len())?;
+        header.insert_header(header::CACHE_CONTROL, "no-store")?;
+        header.insert_header(X_REQUEST_ID, request_id.as_str())?;
+        if let Some(seconds) = retry_after_s {
+            header.insert_header(header::RETRY_AFTER, seconds)?;
+        }
+        Ok((header, body))
+    }
+}
+
+/// Answers a request that is still healthy (the connection can be kept alive).
+pub async fn send(
+    session: &mut Session,
+    reply: Reply,
+    request_id: &RequestId,
+) -> pingora::Result<()> {
+    let (header, body) = reply.into_parts(request_id)?;
+    session
+        .write_response_header(Box::new(header), false)
+        .await?;
+    session.write_response_body(Some(body), true).await
+}
+
+/// Answers a request whose proxying failed. Pingora closes the connection afterwards, and writes
+/// nothing if a response had already started.
+pub async fn send_problem_after_failure(
+    session: &mut Session,
+    problem: EdgeProblem,
+    request_id: &RequestId,
+) -> pingora::Result<()> {
+    let (header, body) = Reply::Problem(problem).into_parts(request_id)?;
+    session
+        .as_downstream_mut()
+        .write_error_response(header, body)
+        .await
+}

@@ -1,0 +1,92 @@
+//! Assembles the Pingora server from [`Settings`]: the public proxy service (HTTP, and HTTPS
+//! with HTTP/2 offered through ALPN) and the ops service with Prometheus `/metrics`.
+//!
+//! Nothing runs yet: [`build`] does every fallible step first (ports, certificates, metric
+//! registration) so `main` can report a failure and exit before Pingora takes over the process
+//! with `run_forever`.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use pingora::listeners::tls::TlsSettings;
+use pingora::proxy::http_proxy_service_with_name;
+use pingora::server::Server;
+use pingora::server::configuration::{Opt, ServerConf};
+use tokio::net::TcpSocket;
+
+use crate::metrics::Metrics;
+use crate::phases::Phases;
+use crate::proxy::EdgeProxy;
+use crate::settings::Settings;
+use crate::tls;
+
+/// The ops listener serves a scrape every few seconds; one thread is plenty.
+const OPS_THREADS: usize = 1;
+/// After SIGTERM the listeners close at once; requests in flight get this long to finish.
+/// Pingora's default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
+const GRACE_PERIOD_S: u64 = 10;
+/// Then the runtimes get this long to stop before the process exits anyway.
+const SHUTDOWN_TIMEOUT_S: u64 = 5;
+
+pub fn build(settings: Settings) -> anyhow::Result<Server> {
+    tracing::info!(
+        home_region = settings.upstreams.home().as_str(),
+        http = %settings.http_addr,
+        https = ?settings.https.as_ref().map(|https| https.addr),
+        ops = %settings.ops_addr,
+        threads = settings.threads.get(),
+        "starting the edge"
+    );
+    check_can_listen(settings.http_addr, "public HTTP")?;
+    check_can_listen(settings.ops_addr, "ops")?;
+    let https = match &settings.https {
+        Some(https) => {
+            check_can_listen(https.addr, "public HTTPS")?;
+            Some((https.addr, tls::prepare(&https.certificate)?))
+        }
+        None => None,
+    };
+    let metrics = Metrics::register().context("cannot register the metrics")?;
+
+    let conf = ServerConf {
+        threads: settings.threads.get(),
+        grace_period_seconds: Some(GRACE_PERIOD_S),
+        graceful_shutdown_timeout_seconds: Some(SHUTDOWN_TIMEOUT_S),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None::<Opt>, conf);
+    server.bootstrap();
+
+    let proxy = EdgeProxy::new(Phases::standard(), settings.upstreams, metrics);
+    let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
+    public.add_tcp(&settings.http_addr.to_string());
+    if let Some((addr, files)) = https {
+        let mut tls_settings =
+            TlsSettings::intermediate(&files.cert, &files.key).context("cannot configure TLS")?;
+        tls_settings.enable_h2();
+        public.add_tls_with_settings(&addr.to_string(), None, tls_settings);
+    }
+
+    let mut ops = pingora_prometheus::prometheus_http_service();
+    ops.threads = Some(OPS_THREADS);
+    ops.add_tcp(&settings.ops_addr.to_string());
+
+    server.add_service(public);
+    server.add_service(ops);
+    Ok(server)
+}
+
+/// Fails if `addr` cannot be listened on. Pingora retries a busy port for 30 s and then panics
+/// inside its service thread, leaving a half-started process; this check turns the common case
+/// (a wrong or taken port) into a startup error that names the address.
+fn check_can_listen(addr: SocketAddr, listener: &str) -> anyhow::Result<()> {
+    let cannot_listen = || format!("cannot listen on {addr} ({listener})");
+    let socket = match addr {
+        SocketAddr::V4(_) => TcpSocket::new_v4(),
+        SocketAddr::V6(_) => TcpSocket::new_v6(),
+    }
+    .with_context(cannot_listen)?;
+    // As Pingora does, so connections of a previous run in TIME_WAIT do not block a restart.
+    socket.set_reuseaddr(true).with_context(cannot_listen)?;
+    socket.bind(addr).with_context(cannot_listen)
+}

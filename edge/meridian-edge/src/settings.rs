@@ -1,0 +1,225 @@
+//! The edge's configuration: one [`Settings`] value, read once from the environment by `main`.
+//!
+//! Parsing is a pure function of a variable lookup ([`Settings::from_lookup`]) so the rules are
+//! unit-tested without touching the process environment. Every error names the variable at fault:
+//! the operator sees it on stderr and the process exits with code 2 instead of panicking later.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use crate::upstreams::{RegionName, Upstreams};
+
+const HTTP_ADDR: &str = "MERIDIAN_EDGE_HTTP_ADDR";
+const HTTPS_ADDR: &str = "MERIDIAN_EDGE_HTTPS_ADDR";
+const OPS_ADDR: &str = "MERIDIAN_EDGE_OPS_ADDR";
+const TLS_CERT: &str = "MERIDIAN_EDGE_TLS_CERT";
+const TLS_KEY: &str = "MERIDIAN_EDGE_TLS_KEY";
+const TLS_DIR: &str = "MERIDIAN_EDGE_TLS_DIR";
+const REGION: &str = "MERIDIAN_REGION";
+const UPSTREAMS: &str = "MERIDIAN_EDGE_UPSTREAMS";
+const THREADS: &str = "MERIDIAN_EDGE_THREADS";
+
+/// Everything the edge needs to start.
+#[derive(Debug)]
+pub struct Settings {
+    /// The public plain-HTTP listener.
+    pub http_addr: SocketAddr,
+    /// The public HTTPS listener; `None` when `MERIDIAN_EDGE_HTTPS_ADDR` is set to "".
+    pub https: Option<HttpsSettings>,
+    /// The ops listener (Prometheus `/metrics`): kept off the public ports on purpose.
+    pub ops_addr: SocketAddr,
+    /// The cores of every region; requests go to the home region's.
+    pub upstreams: Upstreams,
+    /// Worker threads of the public proxy service.
+    pub threads: NonZeroUsize,
+}
+
+#[derive(Debug)]
+pub struct HttpsSettings {
+    pub addr: SocketAddr,
+    pub certificate: CertificateSource,
+}
+
+/// Where the HTTPS certificate comes from.
+#[derive(Debug, PartialEq, Eq)]
+pub enum CertificateSource {
+    /// PEM files provided by the operator.
+    Files { cert: PathBuf, key: PathBuf },
+    /// A self-signed development certificate kept in this directory, created on first start.
+    DevDirectory(PathBuf),
+}
+
+/// A configuration value the edge cannot start with.
+#[derive(Debug)]
+pub struct ConfigError {
+    variable: &'static str,
+    message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.variable, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Settings {
+    /// Reads the process environment. A value that is not UTF-8 is read lossily, so it fails
+    /// validation (or names a file that does not exist) rather than being silently ignored.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| {
+            std::env::var_os(name).map(|value| value.to_string_lossy().into_owned())
+        })
+    }
+
+    /// Builds the settings from `lookup(variable name)`, applying the documented defaults.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty value means "use the default", except for the HTTPS address where it disables TLS.
+        let value = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
+
+        let http_addr = parse_addr(HTTP_ADDR, value(HTTP_ADDR), "127.0.0.1:8080")?;
+        let ops_addr = parse_addr(OPS_ADDR, value(OPS_ADDR), "127.0.0.1:9180")?;
+        let https = match lookup(HTTPS_ADDR) {
+            Some(addr) if addr.trim().is_empty() => None,
+            addr => Some(HttpsSettings {
+                addr: parse_addr(HTTPS_ADDR, addr, "127.0.0.1:8443")?,
+                certificate: certificate_source(value(TLS_CERT), value(TLS_KEY), value(TLS_DIR))?,
+            }),
+        };
+
+        let home = value(REGION).unwrap_or_else(|| "local".to_owned());
+        let home = RegionName::parse(&home).map_err(|message| ConfigError {
+            variable: REGION,
+            message,
+        })?;
+        let spec = value(UPSTREAMS).unwrap_or_else(|| "local=127.0.0.1:8081".to_owned());
+        let upstreams = Upstreams::parse(&spec, home).map_err(|message| ConfigError {
+            variable: UPSTREAMS,
+            message,
+        })?;
+
+        let threads = match value(THREADS) {
+            None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            Some(threads) => threads.trim().parse().map_err(|_| ConfigError {
+                variable: THREADS,
+                message: format!("expected a positive number of threads, got {threads:?}"),
+            })?,
+        };
+
+        Ok(Settings {
+            http_addr,
+            https,
+            ops_addr,
+            upstreams,
+            threads,
+        })
+    }
+}
+
+fn parse_addr(
+    variable: &'static str,
+    value: Option<String>,
+    default: &str,
+) -> Result<SocketAddr, ConfigError> {
+    let value = value.unwrap_or_else(|| default.to_owned());
+    value.trim().parse().map_err(|_| ConfigError {
+        variable,
+        message: format!("expected an IP address and port such as {default}, got {value:?}"),
+    })
+}
+
+fn certificate_source(
+    cert: Option<String>,
+    key: Option<String>,
+    dir: Option<String>,
+) -> Result<CertificateSource, ConfigError> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(CertificateSource::Files {
+            cert: cert.into(),
+            key: key.into(),
+        }),
+        (None, None) => Ok(CertificateSource::DevDirectory(
+            dir.unwrap_or_else(|| ".meridian/edge/tls".to_owned())
+                .into(),
+        )),
+        (Some(_), None) => Err(ConfigError {
+            variable: TLS_KEY,
+            message: format!("must be set together with {TLS_CERT}"),
+        }),
+        (None, Some(_)) => Err(ConfigError {
+            variable: TLS_CERT,
+            message: format!("must be set together with {TLS_KEY}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let settings = settings(&[]).unwrap();
+        assert_eq!(settings.http_addr, "127.0.0.1:8080".parse().unwrap());
+        assert_eq!(settings.ops_addr, "127.0.0.1:9180".parse().unwrap());
+        let https = settings.https.unwrap();
+        assert_eq!(https.addr, "127.0.0.1:8443".parse().unwrap());
+        assert_eq!(
+            https.certificate,
+            CertificateSource::DevDirectory(".meridian/edge/tls".into())
+        );
+        assert_eq!(settings.upstreams.home().as_str(), "local");
+    }
+
+    #[test]
+    fn an_empty_https_address_disables_tls() {
+        assert!(settings(&[(HTTPS_ADDR, "")]).unwrap().https.is_none());
+    }
+
+    #[test]
+    fn certificate_files_must_come_in_pairs() {
+        let error = settings(&[(TLS_CERT, "/etc/edge/cert.pem")]).unwrap_err();
+        assert_eq!(error.variable, TLS_KEY);
+        let both = settings(&[(TLS_CERT, "c.pem"), (TLS_KEY, "k.pem")]).unwrap();
+        assert_eq!(
+            both.https.unwrap().certificate,
+            CertificateSource::Files {
+                cert: "c.pem".into(),
+                key: "k.pem".into()
+            }
+        );
+    }
+
+    #[test]
+    fn errors_name_the_variable() {
+        for (variable, value) in [
+            (HTTP_ADDR, "localhost"),
+            (OPS_ADDR, "127.0.0.1:99999"),
+            (THREADS, "0"),
+            (THREADS, "many"),
+            (REGION, "EU West"),
+            (UPSTREAMS, "local"),
+        ] {
+            let error = settings(&[(variable, value)]).unwrap_err();
+            assert_eq!(error.variable, variable, "{value:?} gave {error}");
+        }
+    }
+
+    #[test]
+    fn the_home_region_needs_upstreams() {
+        let error = settings(&[(REGION, "eu"), (UPSTREAMS, "us=10.0.0.1:80")]).unwrap_err();
+        assert_eq!(error.variable, UPSTREAMS);
+        assert!(error.to_string().contains("eu"), "{error}");
+    }
+}

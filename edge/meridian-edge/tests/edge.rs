@@ -1,0 +1,14 @@
+//! Integration tests: the real `meridian-edge` binary on free ports, in front of fake cores that
+//! echo back the request they received. One test binary for the crate (link time); its modules
+//! live in `tests/edge/` and group the tests by concern.
+
+#[path = "edge/failures.rs"]
+mod failures;
+#[path = "edge/forwarding.rs"]
+mod forwarding;
+#[path = "edge/helpers.rs"]
+mod helpers;
+#[path = "edge/local.rs"]
+mod local;
+#[path = "edge/tls.rs"]
+mod tls;

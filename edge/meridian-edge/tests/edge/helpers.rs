@@ -1,0 +1,280 @@
+//! The test harness: a fake core that echoes requests as JSON, and the edge process under test.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A port nothing listens on (bound, then released).
+pub fn free_port() -> u16 {
+    let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A fresh directory under the system temp dir, removed when dropped.
+pub struct TestDir(PathBuf);
+
+impl TestDir {
+    pub fn new() -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "meridian-edge-test-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let path = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// What a fake core received, as it echoes it back.
+#[derive(Debug, Deserialize)]
+pub struct Echo {
+    pub core: String,
+    pub path: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Echo {
+    /// Every value received under `name` (lowercase).
+    pub fn header(&self, name: &str) -> Vec<&str> {
+        let matching = self.headers.iter().filter(|(n, _)| n == name);
+        matching.map(|(_, value)| value.as_str()).collect()
+    }
+
+    pub fn header_names(&self) -> impl Iterator<Item = &str> {
+        self.headers.iter().map(|(name, _)| name.as_str())
+    }
+}
+
+/// A fake core: answers every request with an [`Echo`] of it, and counts them.
+pub struct EchoCore {
+    pub addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+impl EchoCore {
+    pub async fn start(name: &'static str) -> Self {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&hits);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(echo(stream, name, Arc::clone(&counter)));
+            }
+        });
+        EchoCore { addr, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+/// Answers one request per connection (`Connection: close`); the tests send no bodies.
+async fn echo(mut stream: TcpStream, name: &'static str, hits: Arc<AtomicUsize>) {
+    let mut head = Vec::new();
+    let mut buffer = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buffer[..n]),
+        }
+    }
+    hits.fetch_add(1, Ordering::SeqCst);
+    let head = String::from_utf8_lossy(&head);
+    let mut lines = head.split("\r\n");
+    let request_line: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    let body = serde_json::json!({
+        "core": name,
+        "path": request_line.get(1).copied().unwrap_or_default(),
+        "headers": headers,
+    })
+    .to_string();
+    let response = format!(
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         connection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+}
+
+/// How to start an edge.
+pub struct EdgeConfig {
+    pub upstreams: String,
+    /// The development certificate directory; `None` disables HTTPS.
+    pub tls_dir: Option<PathBuf>,
+}
+
+impl EdgeConfig {
+    pub fn with_upstreams(upstreams: String) -> Self {
+        EdgeConfig {
+            upstreams,
+            tls_dir: None,
+        }
+    }
+
+    pub fn in_front_of(core: &EchoCore) -> Self {
+        Self::with_upstreams(format!("local={}", core.addr))
+    }
+
+    pub fn with_tls_dir(mut self, dir: &Path) -> Self {
+        self.tls_dir = Some(dir.to_owned());
+        self
+    }
+}
+
+/// The environment shared by every edge the tests start: nothing inherited from the caller.
+pub fn edge_command(workdir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_meridian-edge"));
+    command
+        .env_clear()
+        .env("RUST_LOG", "info")
+        .env("MERIDIAN_EDGE_THREADS", "1")
+        .current_dir(workdir);
+    command
+}
+
+/// Runs a command that must exit by itself, and returns what it printed.
+pub fn run_to_exit(mut command: Command) -> Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + STARTUP_TIMEOUT;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("the edge did not exit on a bad configuration");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A running edge; killed when dropped, its log printed if the test failed.
+pub struct TestEdge {
+    child: Child,
+    log: PathBuf,
+    pub http: SocketAddr,
+    pub https: Option<SocketAddr>,
+    pub ops: SocketAddr,
+    pub client: reqwest::Client,
+}
+
+impl TestEdge {
+    pub async fn start(config: EdgeConfig, workdir: &Path) -> Self {
+        let localhost = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let (http, ops) = (localhost(free_port()), localhost(free_port()));
+        let https = config.tls_dir.as_ref().map(|_| localhost(free_port()));
+        let log = workdir.join(format!("edge-{}.log", http.port()));
+
+        let mut command = edge_command(workdir);
+        command
+            .env("MERIDIAN_EDGE_HTTP_ADDR", http.to_string())
+            .env("MERIDIAN_EDGE_OPS_ADDR", ops.to_string())
+            .env("MERIDIAN_EDGE_UPSTREAMS", &config.upstreams)
+            .env(
+                "MERIDIAN_EDGE_HTTPS_ADDR",
+                https.map(|a| a.to_string()).unwrap_or_default(),
+            );
+        if let Some(dir) = &config.tls_dir {
+            command.env("MERIDIAN_EDGE_TLS_DIR", dir);
+        }
+        let output = std::fs::File::create(&log).unwrap();
+        let child = command
+            .stdout(output.try_clone().unwrap())
+            .stderr(output)
+            .spawn()
+            .unwrap();
+
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true)
+            .tls_info(true)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap();
+        let mut edge = TestEdge {
+            child,
+            log,
+            http,
+            https,
+            ops,
+            client,
+        };
+        edge.wait_until_serving().await;
+        edge
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http)
+    }
+
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.https.expect("HTTPS is enabled"))
+    }
+
+    pub fn ops_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.ops)
+    }
+
+    async fn wait_until_serving(&mut self) {
+        let mut probes = vec![self.url("/healthz"), self.ops_url("/metrics")];
+        probes.extend(self.https.map(|_| self.https_url("/healthz")));
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        for probe in probes {
+            loop {
+                if let Some(status) = self.exited() {
+                    panic!("the edge exited with {status} while starting");
+                }
+                let response = self.client.get(&probe).send().await;
+                if response.is_ok_and(|r| r.status().is_success()) {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{probe} never answered");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+
+    fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- edge log ({}) ---\n{log}", self.log.display());
+        }
+    }
+}
