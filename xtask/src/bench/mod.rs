@@ -1,0 +1,71 @@
+//! `cargo xtask bench NAME...`: benchmarks against a release build on free ports, so they run beside
+//! a `cargo xtask up`. A benchmark is an entry in [`BENCHMARKS`]; most start a [`harness::Harness`]
+//! (services, release core and edge, dev seed) and drive it with [`wrk`].
+
+mod edge_overhead;
+mod harness;
+mod wrk;
+
+use anyhow::{Context, Result, bail};
+
+use crate::layout::Layout;
+
+struct Benchmark {
+    name: &'static str,
+    about: &'static str,
+    run: fn(&Layout) -> Result<()>,
+}
+
+/// Future entries: `checkout`, `search`, `embed`, `edge`.
+const BENCHMARKS: &[Benchmark] = &[Benchmark {
+    name: "edge-overhead",
+    about: "GET /products/{id} through the edge vs straight at the core; login under 50 clients \
+            with /healthz latency alongside",
+    run: edge_overhead::run,
+}];
+
+pub fn run(layout: &Layout, names: &[String]) -> Result<()> {
+    if names.is_empty() || names.iter().any(|name| name == "list") {
+        print_list();
+        if names.is_empty() {
+            bail!("name a benchmark: cargo xtask bench <name>");
+        }
+        return Ok(());
+    }
+    let chosen = names
+        .iter()
+        .map(|name| {
+            BENCHMARKS
+                .iter()
+                .find(|benchmark| benchmark.name == name)
+                .with_context(|| {
+                    format!("unknown benchmark `{name}` (`cargo xtask bench list` lists them)")
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for benchmark in chosen {
+        println!("xtask: benchmark {}", benchmark.name);
+        (benchmark.run)(layout).with_context(|| format!("benchmark {} failed", benchmark.name))?;
+    }
+    Ok(())
+}
+
+fn print_list() {
+    println!("Benchmarks:");
+    for benchmark in BENCHMARKS {
+        println!("  {:<16} {}", benchmark.name, benchmark.about);
+    }
+}
+
+/// Seconds per measurement: `MERIDIAN_BENCH_SECONDS`, default 10.
+fn measurement_seconds() -> Result<u64> {
+    match std::env::var("MERIDIAN_BENCH_SECONDS") {
+        Err(_) => Ok(10),
+        Ok(text) => match text.trim().parse::<u64>() {
+            Ok(seconds) if (1..=600).contains(&seconds) => Ok(seconds),
+            _ => bail!(
+                "MERIDIAN_BENCH_SECONDS must be a number of seconds from 1 to 600, not `{text}`"
+            ),
+        },
+    }
+}
