@@ -5,12 +5,12 @@
 
 use chrono::{DateTime, Utc};
 use meridian_jetstream::{
-    Envelope,
+    Envelope, Event,
     events::catalog::{ProductCreatedV1, ProductDeletedV1, ProductSnapshotV1, ProductUpdatedV1},
 };
 use meridian_platform::{money::Money, outbox};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{PgConnection, Postgres, postgres::PgArguments, query::QueryAs};
 use uuid::Uuid;
 
 use crate::{
@@ -108,35 +108,50 @@ pub async fn insert_product(
     seller_id: Uuid,
     input: &ProductInput,
 ) -> Result<Product, sqlx::Error> {
-    let row: ProductRow = sqlx::query_as(
+    let insert = sqlx::query_as(
         "INSERT INTO products (id, sku, name, description, price_amount, price_currency, \
          category_id, seller_id, attributes, images, status) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING *",
-    )
-    .bind(Uuid::now_v7())
-    .bind(&input.sku)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(input.price.amount)
-    .bind(&input.price.currency)
-    .bind(input.category_id)
-    .bind(seller_id)
-    .bind(sqlx::types::Json(&input.attributes))
-    .bind(&input.images)
-    .bind(input.status.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
+         VALUES ($10, $1, $2, $3, $4, $5, $6, $11, $7, $8, $9) RETURNING *",
+    );
+    let row: ProductRow = bind_fields(insert, input)
+        .bind(Uuid::now_v7())
+        .bind(seller_id)
+        .fetch_one(&mut *tx)
+        .await?;
     let product = Product::from(row);
     let event = ProductCreatedV1 {
         product: product.snapshot(),
     };
-    outbox::enqueue(
-        tx,
-        SCHEMA,
-        Envelope::new(region, product.id, product.version, event),
-    )
-    .await?;
+    emit(tx, region, &product, event).await?;
     Ok(product)
+}
+
+/// Binds the writable fields as `$1` to `$9`, in `ProductInput` order.
+fn bind_fields<'q>(
+    query: QueryAs<'q, Postgres, ProductRow, PgArguments>,
+    input: &'q ProductInput,
+) -> QueryAs<'q, Postgres, ProductRow, PgArguments> {
+    query
+        .bind(&input.sku)
+        .bind(&input.name)
+        .bind(&input.description)
+        .bind(input.price.amount)
+        .bind(&input.price.currency)
+        .bind(input.category_id)
+        .bind(sqlx::types::Json(&input.attributes))
+        .bind(&input.images)
+        .bind(input.status.as_str())
+}
+
+/// Enqueues `event` about `product` at its current version, in the caller's transaction.
+async fn emit<E: Event>(
+    tx: &mut PgConnection,
+    region: &str,
+    product: &Product,
+    event: E,
+) -> Result<(), sqlx::Error> {
+    let envelope = Envelope::new(region, product.id, product.version, event);
+    outbox::enqueue(tx, SCHEMA, envelope).await.map(drop)
 }
 
 /// The product, unless deleted; locked for update when `for_update`.
@@ -161,34 +176,21 @@ pub async fn update_product(
     id: Uuid,
     input: &ProductInput,
 ) -> Result<Product, sqlx::Error> {
-    let row: ProductRow = sqlx::query_as(
-        "UPDATE products SET sku = $2, name = $3, description = $4, price_amount = $5, \
-         price_currency = $6, category_id = $7, attributes = $8, images = $9, status = $10, \
+    let update = sqlx::query_as(
+        "UPDATE products SET sku = $1, name = $2, description = $3, price_amount = $4, \
+         price_currency = $5, category_id = $6, attributes = $7, images = $8, status = $9, \
          version = version + 1, updated_at = now() \
-         WHERE id = $1 AND deleted_at IS NULL RETURNING *",
-    )
-    .bind(id)
-    .bind(&input.sku)
-    .bind(&input.name)
-    .bind(&input.description)
-    .bind(input.price.amount)
-    .bind(&input.price.currency)
-    .bind(input.category_id)
-    .bind(sqlx::types::Json(&input.attributes))
-    .bind(&input.images)
-    .bind(input.status.as_str())
-    .fetch_one(&mut *tx)
-    .await?;
+         WHERE id = $10 AND deleted_at IS NULL RETURNING *",
+    );
+    let row: ProductRow = bind_fields(update, input)
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await?;
     let product = Product::from(row);
     let event = ProductUpdatedV1 {
         product: product.snapshot(),
     };
-    outbox::enqueue(
-        tx,
-        SCHEMA,
-        Envelope::new(region, product.id, product.version, event),
-    )
-    .await?;
+    emit(tx, region, &product, event).await?;
     Ok(product)
 }
 

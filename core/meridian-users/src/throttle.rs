@@ -4,7 +4,10 @@
 //! Redis being down does not lock everyone out: the throttle then lets requests through
 //! (Argon2's cost and the edge's rate limits still bound guessing) and logs it.
 
-use fred::{clients::Pool, interfaces::KeysInterface};
+use fred::{
+    clients::Pool,
+    interfaces::{KeysInterface, LuaInterface},
+};
 use meridian_platform::ApiError;
 use sha2::{Digest, Sha256};
 
@@ -59,14 +62,12 @@ impl LoginThrottle {
     }
 
     pub async fn record_failure(&self, email: &str) {
-        let key = self.key(email);
-        let counted: Result<i64, _> = self.redis.incr(&key).await;
-        match counted {
-            Ok(1) => {
-                let _: Result<bool, _> = self.redis.expire(&key, WINDOW_S, None).await;
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "could not count a failed sign-in"),
+        // One script, so the counter can never exist without its expiry.
+        const COUNT: &str = "local n = redis.call('INCR', KEYS[1]) \
+            if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end return n";
+        let counted: Result<i64, _> = self.redis.eval(COUNT, self.key(email), WINDOW_S).await;
+        if let Err(error) = counted {
+            tracing::warn!(%error, "could not count a failed sign-in");
         }
     }
 
