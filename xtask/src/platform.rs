@@ -272,7 +272,9 @@ impl Platform {
             .env("MERIDIAN_EDGE_HTTP_ADDR", strip_scheme(&edge.http))
             .env("MERIDIAN_EDGE_HTTPS_ADDR", strip_scheme(&edge.https))
             .env("MERIDIAN_EDGE_OPS_ADDR", strip_scheme(&edge.ops))
-            .env("MERIDIAN_EDGE_TLS_DIR", layout.edge_tls());
+            .env("MERIDIAN_EDGE_TLS_DIR", layout.edge_tls())
+            // Nothing long-running goes through a development edge: stop within a second.
+            .env("MERIDIAN_EDGE_GRACE_PERIOD_S", "1");
         let mut child = ManagedChild::spawn(layout, &name, command)?;
         let healthz = format!("{}/healthz", edge.http);
         child.wait_ready(&format!("GET {healthz}"), EDGE_READY_TIMEOUT, || {

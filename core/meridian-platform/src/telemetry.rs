@@ -8,7 +8,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 /// `MERIDIAN_LOG_FORMAT=json`; filtered by `RUST_LOG` (default `info`).
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,async_nats=warn"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     let result = if std::env::var("MERIDIAN_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()

@@ -5,6 +5,11 @@ use std::process::ExitCode;
 
 use meridian_edge::{logging, server, settings::Settings};
 
+/// glibc's allocator showed as an eighth of the proxy's CPU profile under load; mimalloc's
+/// thread-local free lists make the many small per-request allocations cheap.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The exit code for a configuration the edge cannot start with (as `sysexits`' usage errors).
 const EXIT_BAD_CONFIGURATION: u8 = 2;
 
@@ -16,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIGURATION);
         }
     };
-    logging::init();
+    let _log_writer = logging::init();
     match server::build(settings) {
         Ok(server) => server.run_forever(),
         Err(error) => {

@@ -22,9 +22,6 @@ use crate::tls;
 
 /// The ops listener serves a scrape every few seconds; one thread is plenty.
 const OPS_THREADS: usize = 1;
-/// After SIGTERM the listeners close at once; requests in flight get this long to finish.
-/// Pingora's default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
-const GRACE_PERIOD_S: u64 = 10;
 /// Then the runtimes get this long to stop before the process exits anyway.
 const SHUTDOWN_TIMEOUT_S: u64 = 5;
 
@@ -50,7 +47,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
 
     let conf = ServerConf {
         threads: settings.threads.get(),
-        grace_period_seconds: Some(GRACE_PERIOD_S),
+        grace_period_seconds: Some(settings.grace_period_s),
         graceful_shutdown_timeout_seconds: Some(SHUTDOWN_TIMEOUT_S),
         ..ServerConf::default()
     };

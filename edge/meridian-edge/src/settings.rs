@@ -20,6 +20,11 @@ const TLS_DIR: &str = "MERIDIAN_EDGE_TLS_DIR";
 const REGION: &str = "MERIDIAN_REGION";
 const UPSTREAMS: &str = "MERIDIAN_EDGE_UPSTREAMS";
 const THREADS: &str = "MERIDIAN_EDGE_THREADS";
+const GRACE_PERIOD: &str = "MERIDIAN_EDGE_GRACE_PERIOD_S";
+
+/// After SIGTERM the listeners close at once; requests in flight get this long by default.
+/// Pingora's own default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
+const DEFAULT_GRACE_PERIOD_S: u64 = 10;
 
 /// Everything the edge needs to start.
 #[derive(Debug)]
@@ -34,6 +39,9 @@ pub struct Settings {
     pub upstreams: Upstreams,
     /// Worker threads of the public proxy service.
     pub threads: NonZeroUsize,
+    /// Seconds requests in flight get after SIGTERM (Pingora waits this long even when idle,
+    /// so development runs set it low).
+    pub grace_period_s: u64,
 }
 
 #[derive(Debug)]
@@ -109,12 +117,26 @@ impl Settings {
             })?,
         };
 
+        let grace_period_s = match value(GRACE_PERIOD) {
+            None => DEFAULT_GRACE_PERIOD_S,
+            Some(seconds) => seconds
+                .trim()
+                .parse()
+                .ok()
+                .filter(|s| *s <= 600)
+                .ok_or_else(|| ConfigError {
+                    variable: GRACE_PERIOD,
+                    message: format!("expected 0 to 600 seconds, got {seconds:?}"),
+                })?,
+        };
+
         Ok(Settings {
             http_addr,
             https,
             ops_addr,
             upstreams,
             threads,
+            grace_period_s,
         })
     }
 }
@@ -208,6 +230,8 @@ mod tests {
             (OPS_ADDR, "127.0.0.1:99999"),
             (THREADS, "0"),
             (THREADS, "many"),
+            (GRACE_PERIOD, "forever"),
+            (GRACE_PERIOD, "601"),
             (REGION, "EU West"),
             (UPSTREAMS, "local"),
         ] {
