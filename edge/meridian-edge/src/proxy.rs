@@ -30,12 +30,15 @@ pub struct EdgeProxy {
     phases: Phases,
     upstreams: Upstreams,
     metrics: Metrics,
+    /// Named in `X-Region` on the responses the edge writes itself.
+    home_region: String,
 }
 
 impl EdgeProxy {
     pub fn new(phases: Phases, upstreams: Upstreams, metrics: Metrics) -> Self {
         EdgeProxy {
             phases,
+            home_region: upstreams.home().as_str().to_owned(),
             upstreams,
             metrics,
         }
@@ -54,7 +57,7 @@ impl ProxyHttp for EdgeProxy {
         match self.phases.run(session, ctx).await {
             Outcome::Continue => Ok(false),
             Outcome::Respond(reply) => {
-                reply::send(session, reply, ctx.request_id()).await?;
+                reply::send(session, reply, ctx.request_id(), &self.home_region).await?;
                 Ok(true)
             }
         }
@@ -116,7 +119,8 @@ impl ProxyHttp for EdgeProxy {
             };
         };
         if let Err(write_error) =
-            reply::send_problem_after_failure(session, problem, ctx.request_id()).await
+            reply::send_problem_after_failure(session, problem, ctx.request_id(), &self.home_region)
+                .await
         {
             tracing::debug!(%write_error, "cannot send the error response");
         }

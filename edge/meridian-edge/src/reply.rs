@@ -1,7 +1,8 @@
 //! Responses the edge writes itself, without going upstream: local endpoints and problems.
 //!
-//! Every one of them carries `X-Request-Id` and `Cache-Control: no-store` (they describe this
-//! edge at this instant, so no cache between client and edge may keep them).
+//! Every one of them carries `X-Request-Id`, `X-Region` (the edge's home region, which answered)
+//! and `Cache-Control: no-store` (they describe this edge at this instant, so no cache between
+//! client and edge may keep them).
 
 use bytes::Bytes;
 use http::{StatusCode, header};
@@ -10,6 +11,9 @@ use pingora::proxy::Session;
 
 use crate::phases::{RequestId, X_REQUEST_ID};
 use crate::problem::EdgeProblem;
+
+/// The region that answered; a core sets it on what it serves, the edge on what it answers itself.
+pub const X_REGION: &str = "x-region";
 
 pub enum Reply {
     /// A fixed JSON document, such as the health check's.
@@ -21,7 +25,11 @@ pub enum Reply {
 }
 
 impl Reply {
-    fn into_parts(self, request_id: &RequestId) -> pingora::Result<(ResponseHeader, Bytes)> {
+    fn into_parts(
+        self,
+        request_id: &RequestId,
+        region: &str,
+    ) -> pingora::Result<(ResponseHeader, Bytes)> {
         let (status, content_type, body, retry_after_s) = match self {
             Reply::Json { status, body } => (
                 status,
@@ -41,6 +49,7 @@ impl Reply {
         header.insert_header(header::CONTENT_LENGTH, body.len())?;
         header.insert_header(header::CACHE_CONTROL, "no-store")?;
         header.insert_header(X_REQUEST_ID, request_id.as_str())?;
+        header.insert_header(X_REGION, region)?;
         if let Some(seconds) = retry_after_s {
             header.insert_header(header::RETRY_AFTER, seconds)?;
         }
@@ -53,8 +62,9 @@ pub async fn send(
     session: &mut Session,
     reply: Reply,
     request_id: &RequestId,
+    region: &str,
 ) -> pingora::Result<()> {
-    let (header, body) = reply.into_parts(request_id)?;
+    let (header, body) = reply.into_parts(request_id, region)?;
     session
         .write_response_header(Box::new(header), false)
         .await?;
@@ -67,8 +77,9 @@ pub async fn send_problem_after_failure(
     session: &mut Session,
     problem: EdgeProblem,
     request_id: &RequestId,
+    region: &str,
 ) -> pingora::Result<()> {
-    let (header, body) = Reply::Problem(problem).into_parts(request_id)?;
+    let (header, body) = Reply::Problem(problem).into_parts(request_id, region)?;
     session
         .as_downstream_mut()
         .write_error_response(header, body)

@@ -16,6 +16,7 @@ async fn health_endpoints_are_answered_without_the_core() {
         assert_eq!(response.status(), 200, "{path}");
         assert_eq!(response.headers()["content-type"], "application/json");
         assert!(response.headers().contains_key("x-request-id"), "{path}");
+        assert_eq!(response.headers()["x-region"], "local", "{path}");
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body, serde_json::json!({ "status": expected }));
     }
