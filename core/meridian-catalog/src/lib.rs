@@ -14,6 +14,7 @@ pub mod routes;
 pub mod seed;
 pub mod store;
 
+use meridian_contracts::catalog::{GetProductSummary, ProductSummaryRequest};
 use meridian_platform::{Mounted, ServiceContext};
 use sqlx::PgPool;
 
@@ -32,7 +33,21 @@ pub struct CatalogState {
 }
 
 pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
-    let tasks = vec![ctx.spawn_relay(pool.clone(), SCHEMA)];
+    let mut tasks = vec![ctx.spawn_relay(pool.clone(), SCHEMA)];
+    let summaries = pool.clone();
+    tasks.push(
+        meridian_platform::rpc::serve::<GetProductSummary, _, _>(
+            ctx.nats.clone(),
+            &ctx.naming,
+            "catalog",
+            move |request: ProductSummaryRequest| {
+                let pool = summaries.clone();
+                async move { store::summary(&pool, &request.product_id).await }
+            },
+            ctx.shutdown.clone(),
+        )
+        .await?,
+    );
     let state = CatalogState {
         pool,
         region: ctx.region.clone(),

@@ -89,8 +89,11 @@ const STYLES: &[&str] = &["Classic", "Deluxe", "Everyday", "Travel"];
 const COLORS: &[&str] = &["black", "white", "blue", "green", "red"];
 
 pub struct Seeded {
+    /// How many categories and products this run created.
     pub categories: usize,
     pub products: usize,
+    /// Every demo product, created now or before.
+    pub product_ids: Vec<Uuid>,
 }
 
 /// Creates what is missing of the demo catalog, sold by `seller_id`.
@@ -98,6 +101,7 @@ pub async fn seed_demo(pool: &PgPool, region: &str, seller_id: Uuid) -> anyhow::
     let mut created = Seeded {
         categories: 0,
         products: 0,
+        product_ids: Vec::new(),
     };
     for (c, (category_name, items)) in CATEGORIES.iter().enumerate() {
         let mut tx = pool.begin().await?;
@@ -122,13 +126,14 @@ pub async fn seed_demo(pool: &PgPool, region: &str, seller_id: Uuid) -> anyhow::
         for (i, item) in items.iter().enumerate() {
             for (s, style) in STYLES.iter().enumerate() {
                 let sku = format!("DEMO-{:02}-{:02}-{}", c + 1, i + 1, s + 1);
-                let exists: bool = sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM products WHERE sku = $1 AND deleted_at IS NULL)",
+                let existing: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM products WHERE sku = $1 AND deleted_at IS NULL",
                 )
                 .bind(&sku)
-                .fetch_one(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                if exists {
+                if let Some(id) = existing {
+                    created.product_ids.push(id);
                     continue;
                 }
                 let amount = 499 + ((c * 37 + i * 113 + s * 251) % 120) as i64 * 100;
@@ -157,7 +162,8 @@ pub async fn seed_demo(pool: &PgPool, region: &str, seller_id: Uuid) -> anyhow::
                     )],
                     status: ProductStatus::Active,
                 };
-                store::insert_product(&mut tx, region, seller_id, &input).await?;
+                let product = store::insert_product(&mut tx, region, seller_id, &input).await?;
+                created.product_ids.push(product.id);
                 created.products += 1;
             }
         }

@@ -299,3 +299,31 @@ pub async fn count_categories(conn: &mut PgConnection) -> Result<i64, sqlx::Erro
         .fetch_one(conn)
         .await
 }
+
+/// Who sells a product, for other services (the `catalog.product_summary` contract); `None`
+/// for an unknown or deleted product. The error is the reply's error text.
+pub async fn summary(
+    pool: &sqlx::PgPool,
+    product_id: &str,
+) -> Result<Option<meridian_contracts::catalog::ProductSummary>, String> {
+    let Ok(id) = Uuid::parse_str(product_id) else {
+        return Ok(None);
+    };
+    let row: Option<(Uuid, String)> = sqlx::query_as(
+        "SELECT seller_id, status FROM products WHERE id = $1 AND deleted_at IS NULL",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| {
+        tracing::warn!(%error, "answering catalog.product_summary");
+        "the catalog is unavailable".to_owned()
+    })?;
+    Ok(row.map(
+        |(seller_id, status)| meridian_contracts::catalog::ProductSummary {
+            product_id: id.to_string(),
+            seller_id: seller_id.to_string(),
+            status,
+        },
+    ))
+}

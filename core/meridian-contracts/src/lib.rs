@@ -7,6 +7,7 @@
 //! API boundary: serde only; no NATS client, so a service depends on the contracts of another
 //! service without depending on that service.
 
+pub mod catalog;
 pub mod users;
 
 use serde::{Serialize, de::DeserializeOwned};

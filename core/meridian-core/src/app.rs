@@ -116,6 +116,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Core> {
     });
     let ctx = ServiceContext {
         region: settings.region.clone(),
+        regions: settings.regions.clone(),
         naming: connections.naming.clone(),
         nats: connections.nats.clone(),
         jetstream: connections.jetstream.clone(),

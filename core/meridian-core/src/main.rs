@@ -95,9 +95,17 @@ async fn seed_dev(settings: Settings) -> anyhow::Result<()> {
     let catalog =
         meridian_platform::db::connect(&settings.database_url, meridian_catalog::SCHEMA, 2).await?;
     let seeded = meridian_catalog::seed::seed_demo(&catalog, &settings.region, admin_id).await?;
+    let inventory =
+        meridian_platform::db::connect(&settings.database_url, meridian_inventory::SCHEMA, 2)
+            .await?;
+    let stocked =
+        meridian_inventory::seed::ensure_stock(&inventory, &seeded.product_ids, &settings.regions)
+            .await?;
     println!(
-        "seeded: admin {email}; {} new categories, {} new products",
-        seeded.categories, seeded.products
+        "seeded: admin {email}; {} new categories, {} new products, {stocked} new stock rows in {}",
+        seeded.categories,
+        seeded.products,
+        settings.regions.join(", ")
     );
     Ok(())
 }

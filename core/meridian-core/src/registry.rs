@@ -29,6 +29,13 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_catalog::start(ctx, pool)),
         openapi: meridian_catalog::routes::openapi,
     },
+    ServiceEntry {
+        name: "inventory",
+        schema: meridian_inventory::SCHEMA,
+        migrate: |pool| Box::pin(meridian_inventory::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_inventory::start(ctx, pool)),
+        openapi: meridian_inventory::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

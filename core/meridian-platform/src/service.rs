@@ -15,6 +15,8 @@ use crate::{auth::TokenVerifier, outbox::Relay};
 #[derive(Clone)]
 pub struct ServiceContext {
     pub region: String,
+    /// Every region of the deployment, this one included.
+    pub regions: Vec<String>,
     pub naming: Naming,
     pub nats: async_nats::Client,
     pub jetstream: jetstream::Context,

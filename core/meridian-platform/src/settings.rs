@@ -16,6 +16,9 @@ pub struct Settings {
     pub profile: Profile,
     /// The region this process serves (`local` by default).
     pub region: String,
+    /// Every region of the deployment (`MERIDIAN_REGIONS`, this region by default); each owns
+    /// its own stock quota.
+    pub regions: Vec<String>,
     /// The services this process hosts, as named on the command line (`all` by default).
     pub services: Vec<String>,
     pub http_addr: SocketAddr,
@@ -85,10 +88,19 @@ impl Settings {
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
             "MERIDIAN_REGION={region:?}: expected 1 to 32 of [a-z0-9-]"
         );
+        let mut regions: Vec<String> = get("MERIDIAN_REGIONS", &region)
+            .split(',')
+            .map(|r| r.trim().to_owned())
+            .filter(|r| !r.is_empty())
+            .collect();
+        if !regions.contains(&region) {
+            regions.push(region.clone());
+        }
         let db_pool_size = get("MERIDIAN_DB_POOL_SIZE", "10");
         Ok(Self {
             profile,
             region,
+            regions,
             services: get("MERIDIAN_SERVICES", "all")
                 .split(',')
                 .map(|s| s.trim().to_owned())
@@ -120,6 +132,7 @@ mod tests {
         let settings = Settings::from_lookup(|_| None).expect("defaults are valid");
         assert_eq!(settings.profile, Profile::Prod);
         assert_eq!(settings.region, "local");
+        assert_eq!(settings.regions, ["local"]);
         assert_eq!(settings.services, ["all"]);
         assert_eq!(settings.http_addr.port(), 8081);
     }

@@ -5,6 +5,7 @@
 mod catalog;
 mod errors;
 mod helpers;
+mod inventory;
 mod ops;
 mod outbox;
 mod users;

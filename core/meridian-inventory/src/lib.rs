@@ -1,0 +1,47 @@
+//! The inventory service: stock per product and region.
+//!
+//! - [`store`]: the SQL; every change is one conditional statement, never read-then-write.
+//! - [`routes`]: one file per action.
+//! - [`seed`]: stock for the dev profile's demo catalog.
+//!
+//! Invariant: each region owns and sells its own quota; `available` and `reserved` can never
+//! be negative (CHECK constraints, whatever the interleaving). Redis is never the source of
+//! truth for stock.
+
+pub mod routes;
+pub mod seed;
+pub mod store;
+
+use meridian_platform::{Mounted, ServiceContext};
+use sqlx::PgPool;
+
+/// The Postgres schema this service owns.
+pub const SCHEMA: &str = "inventory";
+
+pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
+    meridian_platform::db::migrate(pool, SCHEMA, sqlx::migrate!("./migrations")).await
+}
+
+#[derive(Clone)]
+pub struct InventoryState {
+    pub pool: PgPool,
+    /// The regions whose quotas may be set (`MERIDIAN_REGIONS`).
+    pub regions: Vec<String>,
+    pub nats: async_nats::Client,
+    pub naming: meridian_jetstream::Naming,
+}
+
+pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
+    let state = InventoryState {
+        pool,
+        regions: ctx.regions.clone(),
+        nats: ctx.nats.clone(),
+        naming: ctx.naming.clone(),
+    };
+    Ok(Mounted {
+        name: "inventory",
+        router: routes::router(state),
+        openapi: routes::openapi(),
+        tasks: Vec::new(),
+    })
+}

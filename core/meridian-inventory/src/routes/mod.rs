@@ -1,0 +1,29 @@
+//! The inventory's HTTP routes, one file per action.
+
+mod get_stock;
+mod set_stock;
+
+use axum::{Router, routing::get};
+use utoipa::OpenApi;
+
+use crate::InventoryState;
+
+pub fn router(state: InventoryState) -> Router {
+    Router::new()
+        .route(
+            "/inventory/{id}",
+            get(get_stock::get_stock).put(set_stock::set_stock),
+        )
+        .with_state(state)
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    paths(get_stock::get_stock, set_stock::set_stock),
+    tags((name = "inventory", description = "Stock per product and region"))
+)]
+struct InventoryApi;
+
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    InventoryApi::openapi()
+}
