@@ -1,6 +1,7 @@
 //! The inventory service: stock per product and region.
 //!
-//! - [`store`]: the SQL; every change is one conditional statement, never read-then-write.
+//! - [`store`]: the SQL of stock levels.
+//! - [`reservations`]: holding stock all-or-nothing, releasing, confirming, expiring.
 //! - [`routes`]: one file per action.
 //! - [`seed`]: stock for the dev profile's demo catalog.
 //!
@@ -8,6 +9,7 @@
 //! be negative (CHECK constraints, whatever the interleaving). Redis is never the source of
 //! truth for stock.
 
+pub mod reservations;
 pub mod routes;
 pub mod seed;
 pub mod store;
@@ -32,6 +34,7 @@ pub struct InventoryState {
 }
 
 pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
+    let state_pool = pool.clone();
     let state = InventoryState {
         pool,
         regions: ctx.regions.clone(),
@@ -42,6 +45,10 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
         name: "inventory",
         router: routes::router(state),
         openapi: routes::openapi(),
-        tasks: Vec::new(),
+        tasks: vec![reservations::spawn_sweeper(
+            state_pool,
+            std::time::Duration::from_secs(1),
+            ctx.shutdown.clone(),
+        )],
     })
 }

@@ -148,3 +148,151 @@ async fn the_demo_catalog_is_stocked_in_every_region() {
         "{stock}"
     );
 }
+
+mod reservations {
+    use std::collections::BTreeMap;
+
+    use chrono::Duration;
+    use meridian_inventory::reservations::{self, ReserveError, Transition};
+    use sqlx::PgPool;
+    use uuid::Uuid;
+
+    use crate::helpers::isolated_settings;
+
+    async fn stocked(products: &[(Uuid, i32)]) -> PgPool {
+        let settings = isolated_settings().await;
+        let pool = meridian_platform::db::connect(&settings.database_url, "inventory", 20)
+            .await
+            .expect("pool");
+        meridian_inventory::migrate(&pool).await.expect("migrate");
+        let mut conn = pool.acquire().await.expect("conn");
+        for (product, units) in products {
+            meridian_inventory::store::set_available(&mut conn, *product, "local", *units)
+                .await
+                .expect("stock");
+        }
+        pool
+    }
+
+    async fn levels(pool: &PgPool, product: Uuid) -> (i32, i32) {
+        sqlx::query_as("SELECT available, reserved FROM stock WHERE product_id = $1")
+            .bind(product)
+            .fetch_one(pool)
+            .await
+            .expect("levels")
+    }
+
+    #[tokio::test]
+    async fn five_hundred_buyers_for_fifty_units_never_oversell() {
+        let product = Uuid::now_v7();
+        for round in 0..3 {
+            let pool = stocked(&[(product, 50)]).await;
+            let attempts = (0..500).map(|_| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    let items = BTreeMap::from([(product, 1)]);
+                    reservations::reserve(&pool, "local", &items, Duration::minutes(10)).await
+                })
+            });
+            let results = futures::future::join_all(attempts).await;
+            let won = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+            let short = results
+                .iter()
+                .filter(|r| matches!(r, Ok(Err(ReserveError::Short(p))) if p == &[product]))
+                .count();
+            assert_eq!((won, short), (50, 450), "round {round}");
+            assert_eq!(levels(&pool, product).await, (0, 50), "round {round}");
+        }
+    }
+
+    #[tokio::test]
+    async fn multi_item_reservations_are_all_or_nothing_without_deadlocks() {
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        let pool = stocked(&[(a, 100), (b, 30)]).await;
+        // Half the buyers list the products one way round, half the other: the fixed lock
+        // order makes that irrelevant.
+        let attempts = (0..200).map(|n| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let items: BTreeMap<_, _> = if n % 2 == 0 {
+                    [(a, 1), (b, 1)].into()
+                } else {
+                    [(b, 1), (a, 1)].into()
+                };
+                reservations::reserve(&pool, "local", &items, Duration::minutes(10)).await
+            })
+        });
+        let results = futures::future::join_all(attempts).await;
+        let won = results.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+        assert_eq!(won, 30);
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(Ok(_)) | Ok(Err(ReserveError::Short(_))))),
+            "a reservation failed for another reason than stock"
+        );
+        assert_eq!(levels(&pool, a).await, (70, 30));
+        assert_eq!(levels(&pool, b).await, (0, 30));
+    }
+
+    #[tokio::test]
+    async fn release_expiry_and_confirmation_settle_each_reservation_once() {
+        let product = Uuid::now_v7();
+        let pool = stocked(&[(product, 40)]).await;
+        let items = BTreeMap::from([(product, 1)]);
+        let mut held = Vec::new();
+        for _ in 0..40 {
+            let reservation = reservations::reserve(&pool, "local", &items, Duration::seconds(-1))
+                .await
+                .expect("reserve");
+            held.push(reservation.reservation_id);
+        }
+        // Confirm ten, then race releases against the sweeper for all forty.
+        for id in &held[..10] {
+            assert_eq!(
+                reservations::confirm(&pool, *id).await.expect("confirm").0,
+                Transition::Done
+            );
+        }
+        let releases = held.iter().map(|id| {
+            let (pool, id) = (pool.clone(), *id);
+            tokio::spawn(async move { reservations::release(&pool, id).await })
+        });
+        let sweeps = (0..4).map(|_| {
+            let pool = pool.clone();
+            tokio::spawn(async move { reservations::expire_due(&pool, 100).await })
+        });
+        let (released, expired) = tokio::join!(
+            futures::future::join_all(releases),
+            futures::future::join_all(sweeps)
+        );
+        let released = released
+            .iter()
+            .filter(|r| matches!(r, Ok(Ok((Transition::Done, _)))))
+            .count();
+        let expired: usize = expired
+            .into_iter()
+            .map(|r| r.expect("task").expect("sweep"))
+            .sum();
+        assert_eq!(
+            released + expired,
+            30,
+            "each unconfirmed reservation settled exactly once"
+        );
+        // Ten sold, thirty back on the shelf, nothing left reserved.
+        assert_eq!(levels(&pool, product).await, (30, 0));
+        assert_eq!(
+            reservations::release(&pool, held[0])
+                .await
+                .expect("release"),
+            (Transition::AlreadyLeft, "confirmed".to_owned())
+        );
+        assert_eq!(
+            reservations::release(&pool, Uuid::now_v7())
+                .await
+                .expect("release")
+                .0,
+            Transition::NotFound
+        );
+    }
+}
