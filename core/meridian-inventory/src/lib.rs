@@ -21,12 +21,15 @@ use sqlx::PgPool;
 pub const SCHEMA: &str = "inventory";
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
-    meridian_platform::db::migrate(pool, SCHEMA, sqlx::migrate!("./migrations")).await
+    meridian_platform::db::migrate(pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+    meridian_platform::idempotency::migrate(pool, SCHEMA).await
 }
 
 #[derive(Clone)]
 pub struct InventoryState {
     pub pool: PgPool,
+    /// The region this process serves: reservations default to its stock.
+    pub region: String,
     /// The regions whose quotas may be set (`MERIDIAN_REGIONS`).
     pub regions: Vec<String>,
     pub nats: async_nats::Client,
@@ -37,6 +40,7 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
     let state_pool = pool.clone();
     let state = InventoryState {
         pool,
+        region: ctx.region.clone(),
         regions: ctx.regions.clone(),
         nats: ctx.nats.clone(),
         naming: ctx.naming.clone(),

@@ -49,6 +49,26 @@ pub async fn reserve(
     ttl: Duration,
 ) -> Result<Reservation, ReserveError> {
     let mut tx = pool.begin().await?;
+    match reserve_in(&mut tx, region, items, ttl).await {
+        Ok(reservation) => {
+            tx.commit().await?;
+            Ok(reservation)
+        }
+        Err(error) => {
+            tx.rollback().await?;
+            Err(error)
+        }
+    }
+}
+
+/// [`reserve`] inside the caller's transaction, which must be rolled back on an error (some
+/// items may have been taken before a short one was found).
+pub async fn reserve_in(
+    tx: &mut PgConnection,
+    region: &str,
+    items: &BTreeMap<Uuid, i32>,
+    ttl: Duration,
+) -> Result<Reservation, ReserveError> {
     let mut short = Vec::new();
     // BTreeMap iterates in product-id order: the fixed lock order.
     for (product_id, quantity) in items {
@@ -66,7 +86,6 @@ pub async fn reserve(
         }
     }
     if !short.is_empty() {
-        tx.rollback().await?;
         return Err(ReserveError::Short(short));
     }
     let reservation = Reservation {
@@ -93,7 +112,6 @@ pub async fn reserve(
         .execute(&mut *tx)
         .await?;
     }
-    tx.commit().await?;
     Ok(reservation)
 }
 
@@ -206,17 +224,29 @@ pub async fn expire_due(pool: &PgPool, batch: i64) -> Result<usize, sqlx::Error>
 /// Reservations one sweep expires before it looks again.
 const SWEEP_BATCH: i64 = 200;
 
-/// Expires due reservations every `every` until `shutdown` fires.
+/// How often the sweeper also deletes idempotency keys past their retention.
+const PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Expires due reservations every `every` (and purges old idempotency keys hourly) until
+/// `shutdown` fires.
 pub fn spawn_sweeper(
     pool: PgPool,
     every: std::time::Duration,
     shutdown: tokio_util::sync::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_purge = std::time::Instant::now();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(every) => {}
+            }
+            if last_purge.elapsed() >= PURGE_EVERY {
+                last_purge = std::time::Instant::now();
+                match meridian_platform::idempotency::purge_expired(&pool).await {
+                    Ok(purged) => tracing::debug!(purged, "old idempotency keys purged"),
+                    Err(error) => tracing::warn!(%error, "purging idempotency keys failed"),
+                }
             }
             loop {
                 match expire_due(&pool, SWEEP_BATCH).await {

@@ -18,6 +18,7 @@ pub mod error;
 pub mod etag;
 pub mod extract;
 pub mod http;
+pub mod idempotency;
 pub mod money;
 pub mod ops;
 pub mod outbox;

@@ -296,3 +296,174 @@ mod reservations {
         );
     }
 }
+
+mod reserve_over_http {
+    use meridian_platform::auth::Role;
+    use reqwest::{Method, StatusCode};
+    use serde_json::{Value, json};
+
+    use crate::helpers::{TestApp, TestUser, assert_problem, product_body};
+
+    async fn stocked_product(app: &TestApp, admin: &TestUser, units: i64) -> String {
+        let (_, product) = app
+            .call(
+                Method::POST,
+                "/products",
+                Some(&admin.access_token),
+                Some(product_body(&format!(
+                    "R-{}",
+                    uuid::Uuid::now_v7().simple()
+                ))),
+            )
+            .await;
+        let id = product["id"].as_str().expect("id").to_owned();
+        let (status, _) = app
+            .call(
+                Method::PUT,
+                &format!("/inventory/{id}"),
+                Some(&admin.access_token),
+                Some(json!({"region": "local", "available": units})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        id
+    }
+
+    async fn reserve(
+        app: &TestApp,
+        token: &str,
+        key: Option<&str>,
+        body: &Value,
+    ) -> (StatusCode, Vec<u8>) {
+        let mut request = app
+            .request(Method::POST, "/inventory/reserve", Some(token))
+            .json(body);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let response = request.send().await.expect("sent");
+        let status = response.status();
+        (status, response.bytes().await.expect("body").to_vec())
+    }
+
+    async fn available(app: &TestApp, id: &str) -> i64 {
+        let (_, stock) = app
+            .call(Method::GET, &format!("/inventory/{id}"), None, None)
+            .await;
+        stock["available"].as_i64().expect("available")
+    }
+
+    #[tokio::test]
+    async fn one_key_one_effect_and_byte_identical_replays() {
+        let app = TestApp::spawn().await;
+        let admin = app.user(Role::Admin).await;
+        let product = stocked_product(&app, &admin, 10).await;
+        let body = json!({"items": [{"product_id": product, "quantity": 3}], "ttl_seconds": 60});
+
+        // Twenty concurrent requests with one key: one reservation.
+        let attempts = (0..20).map(|_| reserve(&app, &admin.access_token, Some("key-1"), &body));
+        let results = futures::future::join_all(attempts).await;
+        let created: Vec<_> = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .collect();
+        assert!(!created.is_empty());
+        assert!(
+            created.windows(2).all(|w| w[0].1 == w[1].1),
+            "replays differ"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT)
+        );
+        assert_eq!(available(&app, &product).await, 7);
+
+        let (status, again) = reserve(&app, &admin.access_token, Some("key-1"), &body).await;
+        assert_eq!((status, &again), (StatusCode::CREATED, &created[0].1));
+        let (status, other) = reserve(
+            &app,
+            &admin.access_token,
+            Some("key-1"),
+            &json!({"items": [{"product_id": product, "quantity": 4}]}),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{}",
+            String::from_utf8_lossy(&other)
+        );
+        assert_eq!(available(&app, &product).await, 7);
+
+        // Release returns the units, once.
+        let reservation: Value = serde_json::from_slice(&again).expect("json");
+        let release = json!({"reservation_id": reservation["reservation_id"]});
+        for _ in 0..2 {
+            let (status, released) = app
+                .call(
+                    Method::POST,
+                    "/inventory/release",
+                    Some(&admin.access_token),
+                    Some(release.clone()),
+                )
+                .await;
+            assert_eq!(status, StatusCode::OK, "{released}");
+            assert_eq!(released["status"], "released");
+        }
+        assert_eq!(available(&app, &product).await, 10);
+    }
+
+    #[tokio::test]
+    async fn short_stock_and_bad_input_change_nothing() {
+        let app = TestApp::spawn().await;
+        let admin = app.user(Role::Admin).await;
+        let plenty = stocked_product(&app, &admin, 100).await;
+        let scarce = stocked_product(&app, &admin, 1).await;
+        let body = json!({"items": [{"product_id": plenty, "quantity": 5}, {"product_id": scarce, "quantity": 2}]});
+        let (status, first) = reserve(&app, &admin.access_token, Some("short-1"), &body).await;
+        let problem: Value = serde_json::from_slice(&first).expect("json");
+        assert_problem(status, &problem, StatusCode::CONFLICT);
+        assert!(
+            problem["detail"]
+                .as_str()
+                .expect("detail")
+                .contains(&scarce)
+        );
+        let (status, replay) = reserve(&app, &admin.access_token, Some("short-1"), &body).await;
+        assert_eq!((status, replay), (StatusCode::CONFLICT, first));
+        assert_eq!(
+            (
+                available(&app, &plenty).await,
+                available(&app, &scarce).await
+            ),
+            (100, 1)
+        );
+
+        let (status, _) = reserve(&app, &admin.access_token, None, &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _) = reserve(&app, &admin.access_token, Some(&"k".repeat(256)), &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        for quantity in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("two"),
+            json!(1_000_000),
+        ] {
+            let bad = json!({"items": [{"product_id": plenty, "quantity": quantity}]});
+            let (status, _) = reserve(&app, &admin.access_token, Some("bad"), &bad).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{quantity}");
+        }
+        let buyer = app.user(Role::Buyer).await;
+        let (status, _) = reserve(&app, &buyer.access_token, Some("buyer-1"), &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert_eq!(
+            (
+                available(&app, &plenty).await,
+                available(&app, &scarce).await
+            ),
+            (100, 1)
+        );
+    }
+}

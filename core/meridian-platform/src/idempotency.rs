@@ -1,0 +1,165 @@
+//! `Idempotency-Key` for writes that move money or stock: the same key with the same body
+//! replays the first response (status and body, byte for byte) for at least
+//! [`RETENTION_HOURS`]; another body is a 422; a key still being processed is a 409; any number
+//! of concurrent requests with one key have one effect.
+//!
+//! Invariant: a handler claims the key ([`claim`]) before doing anything, and records the
+//! response ([`complete`]) inside the transaction that makes the effect; so a crash leaves the
+//! effect and the record together or neither. A claim whose holder vanished without completing
+//! is taken over after [`LEASE_S`] (nothing was committed under it).
+
+use axum::{
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use sha2::{Digest, Sha256};
+use sqlx::{PgConnection, PgPool};
+
+use crate::error::{ApiError, ApiResult};
+
+pub const HEADER: &str = "idempotency-key";
+pub const MAX_KEY_LEN: usize = 255;
+/// Completed keys are kept at least this long.
+pub const RETENTION_HOURS: i64 = 48;
+/// An in-flight claim older than this belongs to a request that died.
+pub const LEASE_S: i64 = 60;
+
+/// Creates the key table in `schema`.
+pub async fn migrate(pool: &PgPool, schema: &str) -> anyhow::Result<()> {
+    let mut migrator = sqlx::migrate!("./migrations/idempotency");
+    migrator.create_schema(schema.to_owned());
+    migrator.dangerous_set_table_name(format!("{schema}._idempotency_migrations"));
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| anyhow::anyhow!("migrating the idempotency keys of {schema}: {e}"))
+}
+
+/// The request's key: required, 1 to 255 visible ASCII characters.
+pub fn key(headers: &HeaderMap) -> ApiResult<String> {
+    let value = headers.get(HEADER).ok_or_else(|| {
+        ApiError::BadRequest("this request needs an Idempotency-Key header".into())
+    })?;
+    let key = value.to_str().unwrap_or_default();
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ApiError::BadRequest(
+            "the Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
+        ));
+    }
+    Ok(key.to_owned())
+}
+
+/// The fingerprint of a JSON body, insensitive to key order and white space.
+pub fn fingerprint(body: &serde_json::Value) -> Vec<u8> {
+    Sha256::digest(body.to_string().as_bytes()).to_vec()
+}
+
+/// What a claim found.
+pub enum Claim {
+    /// The key is ours: do the work, then [`complete`] it.
+    Proceed,
+    /// The key was completed before: answer this.
+    Replay(Response),
+}
+
+/// Claims `key` in `scope` for a request with `fingerprint`.
+pub async fn claim(pool: &PgPool, scope: &str, key: &str, fingerprint: &[u8]) -> ApiResult<Claim> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) \
+         ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now() \
+         WHERE idempotency_keys.status IS NULL \
+           AND idempotency_keys.fingerprint = EXCLUDED.fingerprint \
+           AND idempotency_keys.claimed_at < now() - make_interval(secs => $4)",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(LEASE_S as f64)
+    .execute(pool)
+    .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(Claim::Proceed);
+    }
+    let (stored, status, body): (Vec<u8>, Option<i16>, Option<Vec<u8>>) = sqlx::query_as(
+        "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .fetch_one(pool)
+    .await?;
+    if stored != fingerprint {
+        return Err(ApiError::field(
+            "idempotency_key",
+            "this key was used with a different request body",
+        ));
+    }
+    match (status, body) {
+        (Some(status), Some(body)) => Ok(Claim::Replay(replay(status, body))),
+        _ => Err(ApiError::Conflict(
+            "a request with this Idempotency-Key is still being processed".into(),
+        )),
+    }
+}
+
+fn replay(status: i16, body: Vec<u8>) -> Response {
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        crate::error::PROBLEM_JSON
+    };
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// Records the response of a claimed key, in the transaction of the work's effect.
+pub async fn complete(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    status: StatusCode,
+    body: &[u8],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $3, body = $4, completed_at = now() \
+         WHERE scope = $1 AND key = $2",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(status.as_u16() as i16)
+    .bind(body)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Gives a claim up after a failure that the client may retry (a dependency was down).
+pub async fn abandon(pool: &PgPool, scope: &str, key: &str) {
+    let released = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL",
+    )
+    .bind(scope)
+    .bind(key)
+    .execute(pool)
+    .await;
+    if let Err(error) = released {
+        tracing::warn!(%error, "could not release an idempotency claim; it expires with its lease");
+    }
+}
+
+/// Deletes completed keys past their retention.
+pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM idempotency_keys WHERE completed_at < now() - make_interval(hours => $1)",
+    )
+    .bind(RETENTION_HOURS as i32)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
