@@ -44,7 +44,7 @@ pub fn layer(router: Router, region: &str) -> Router {
     router
         .fallback(|| async { ApiError::NotFound("no such route".into()) })
         .method_not_allowed_fallback(|| async {
-            ApiError::BadRequest("this method is not allowed on this route".into())
+            ApiError::MethodNotAllowed("this method is not allowed on this route".into())
         })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(CatchPanicLayer::custom(|_panic| {

@@ -62,6 +62,9 @@ async fn malformed_wrong_type_oversized_and_unknown_are_problems() {
         assert_problem(status, &body, StatusCode::NOT_FOUND);
     }
 
+    let (status, body) = app.call(Method::PATCH, "/products", None, None).await;
+    assert_problem(status, &body, StatusCode::METHOD_NOT_ALLOWED);
+
     // Nothing was written by any of the above.
     let (_, page) = app.call(Method::GET, "/products", None, None).await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(0));
