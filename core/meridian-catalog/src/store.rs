@@ -309,8 +309,9 @@ pub async fn summary(
     let Ok(id) = Uuid::parse_str(product_id) else {
         return Ok(None);
     };
-    let row: Option<(Uuid, String)> = sqlx::query_as(
-        "SELECT seller_id, status FROM products WHERE id = $1 AND deleted_at IS NULL",
+    let row: Option<(Uuid, String, String, String, i64, String)> = sqlx::query_as(
+        "SELECT seller_id, status, sku, name, price_amount, price_currency FROM products \
+         WHERE id = $1 AND deleted_at IS NULL",
     )
     .bind(id)
     .fetch_optional(pool)
@@ -320,10 +321,16 @@ pub async fn summary(
         "the catalog is unavailable".to_owned()
     })?;
     Ok(row.map(
-        |(seller_id, status)| meridian_contracts::catalog::ProductSummary {
-            product_id: id.to_string(),
-            seller_id: seller_id.to_string(),
-            status,
+        |(seller_id, status, sku, name, price_amount, price_currency)| {
+            meridian_contracts::catalog::ProductSummary {
+                product_id: id.to_string(),
+                seller_id: seller_id.to_string(),
+                status,
+                sku,
+                name,
+                price_amount,
+                price_currency,
+            }
         },
     ))
 }

@@ -4,8 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::Contract;
 
-/// Who sells a product and whether it is for sale: what another service needs to authorise a
-/// change about a product (a seller may change only its own products' stock).
+/// Who sells a product, whether it is for sale and at what price: what another service needs
+/// to authorise a change about a product (a seller may change only its own products' stock) or
+/// to price it (a cart line, a checkout's re-check).
 pub struct GetProductSummary;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -19,6 +20,11 @@ pub struct ProductSummary {
     pub seller_id: String,
     /// `active`, `draft` or `archived`.
     pub status: String,
+    pub sku: String,
+    pub name: String,
+    /// The current price in minor units, and its ISO 4217 currency.
+    pub price_amount: i64,
+    pub price_currency: String,
 }
 
 impl Contract for GetProductSummary {

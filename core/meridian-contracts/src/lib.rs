@@ -7,7 +7,10 @@
 //! API boundary: serde only; no NATS client, so a service depends on the contracts of another
 //! service without depending on that service.
 
+pub mod cart;
 pub mod catalog;
+pub mod inventory;
+pub mod payments;
 pub mod users;
 
 use serde::{Serialize, de::DeserializeOwned};

@@ -11,16 +11,28 @@ use crate::envelope::Event;
 pub enum StreamKind {
     Users,
     Catalog,
+    Inventory,
+    Orders,
+    Payments,
 }
 
 impl StreamKind {
-    pub const ALL: &'static [StreamKind] = &[StreamKind::Users, StreamKind::Catalog];
+    pub const ALL: &'static [StreamKind] = &[
+        StreamKind::Users,
+        StreamKind::Catalog,
+        StreamKind::Inventory,
+        StreamKind::Orders,
+        StreamKind::Payments,
+    ];
 
     /// The service token that starts the stream's subjects.
     pub fn service(self) -> &'static str {
         match self {
             StreamKind::Users => "users",
             StreamKind::Catalog => "catalog",
+            StreamKind::Inventory => "inventory",
+            StreamKind::Orders => "orders",
+            StreamKind::Payments => "payments",
         }
     }
 }

@@ -1,4 +1,7 @@
 //! Versioned event payloads, one module per owning service.
 
 pub mod catalog;
+pub mod inventory;
+pub mod orders;
+pub mod payments;
 pub mod users;

@@ -1,0 +1,68 @@
+//! Contracts the inventory service answers, for the order saga.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Contract;
+
+/// Holds stock of one region, all items or none. Idempotent by `idempotency_key`.
+pub struct Reserve;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReserveItem {
+    pub product_id: String,
+    pub quantity: i32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub region: String,
+    pub items: Vec<ReserveItem>,
+    pub ttl_seconds: i64,
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ReserveResponse {
+    Reserved {
+        reservation_id: String,
+        expires_at: String,
+    },
+    /// These products are short; nothing was held.
+    Short { product_ids: Vec<String> },
+}
+
+impl Contract for Reserve {
+    type Request = ReserveRequest;
+    type Response = ReserveResponse;
+    const ENDPOINT: &'static str = "inventory.reserve";
+}
+
+/// Moves a held reservation on: `confirm` sells its units, `release` returns them. Both are
+/// idempotent; the answer is the reservation's state afterwards.
+pub struct Settle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettleAction {
+    Confirm,
+    Release,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SettleRequest {
+    pub reservation_id: String,
+    pub action: SettleAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SettleResponse {
+    /// `confirmed`, `released`, `expired`, or `not_found`.
+    pub status: String,
+}
+
+impl Contract for Settle {
+    type Request = SettleRequest;
+    type Response = SettleResponse;
+    const ENDPOINT: &'static str = "inventory.settle";
+}
