@@ -1,7 +1,9 @@
 //! The inventory service: stock per product and region.
 //!
 //! - [`store`]: the SQL of stock levels.
-//! - [`reservations`]: holding stock all-or-nothing, releasing, confirming, expiring.
+//! - [`reservations`]: holding stock all-or-nothing, releasing, confirming, expiring; each
+//!   hold and release is an event (outbox) in the same transaction.
+//! - [`rpc`]: the `inventory.reserve` and `inventory.settle` contracts for the order saga.
 //! - [`routes`]: one file per action.
 //! - [`seed`]: stock for the dev profile's demo catalog.
 //!
@@ -11,6 +13,7 @@
 
 pub mod reservations;
 pub mod routes;
+pub mod rpc;
 pub mod seed;
 pub mod store;
 
@@ -22,6 +25,7 @@ pub const SCHEMA: &str = "inventory";
 
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     meridian_platform::db::migrate(pool, SCHEMA, sqlx::migrate!("./migrations")).await?;
+    meridian_platform::outbox::migrate(pool, SCHEMA).await?;
     meridian_platform::idempotency::migrate(pool, SCHEMA).await
 }
 
@@ -37,7 +41,15 @@ pub struct InventoryState {
 }
 
 pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
-    let state_pool = pool.clone();
+    let mut tasks = vec![
+        reservations::spawn_sweeper(
+            pool.clone(),
+            std::time::Duration::from_secs(1),
+            ctx.shutdown.clone(),
+        ),
+        ctx.spawn_relay(pool.clone(), SCHEMA),
+    ];
+    tasks.extend(rpc::serve(ctx, pool.clone()).await?);
     let state = InventoryState {
         pool,
         region: ctx.region.clone(),
@@ -49,10 +61,6 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
         name: "inventory",
         router: routes::router(state),
         openapi: routes::openapi(),
-        tasks: vec![reservations::spawn_sweeper(
-            state_pool,
-            std::time::Duration::from_secs(1),
-            ctx.shutdown.clone(),
-        )],
+        tasks,
     })
 }

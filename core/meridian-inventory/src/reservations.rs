@@ -8,9 +8,25 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
+use meridian_jetstream::{
+    Envelope,
+    events::inventory::{StockLine, StockReleasedV1, StockReservedV1},
+};
+use meridian_platform::outbox;
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
+
+use crate::SCHEMA;
+
+fn lines(items: impl Iterator<Item = (Uuid, i32)>) -> Vec<StockLine> {
+    items
+        .map(|(product_id, quantity)| StockLine {
+            product_id,
+            quantity,
+        })
+        .collect()
+}
 
 /// The most distinct products and units one reservation may hold.
 pub const MAX_ITEMS: usize = 100;
@@ -112,6 +128,13 @@ pub async fn reserve_in(
         .execute(&mut *tx)
         .await?;
     }
+    let event = StockReservedV1 {
+        reservation_id: reservation.reservation_id,
+        region: region.to_owned(),
+        items: lines(items.iter().map(|(p, q)| (*p, *q))),
+    };
+    let envelope = Envelope::new(region, reservation.reservation_id, 1, event);
+    outbox::enqueue(tx, SCHEMA, envelope).await?;
     Ok(reservation)
 }
 
@@ -165,6 +188,16 @@ async fn leave_held(
         "UPDATE stock SET reserved = reserved - $3, available = available + $3, \
          updated_at = now() WHERE product_id = $1 AND region = $2"
     };
+    if to != "confirmed" {
+        let event = StockReleasedV1 {
+            reservation_id,
+            region: region.clone(),
+            reason: to.to_owned(),
+            items: lines(items.iter().copied()),
+        };
+        let envelope = Envelope::new(&region, reservation_id, 2, event);
+        outbox::enqueue(conn, SCHEMA, envelope).await?;
+    }
     // One row at a time, in product-id order: the same lock order as `reserve`.
     for (product_id, quantity) in items {
         sqlx::query(settle)

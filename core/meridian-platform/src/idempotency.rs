@@ -62,8 +62,31 @@ pub enum Claim {
     Replay(Response),
 }
 
+/// What a claim found, before it is turned into HTTP (internal callers store other payloads).
+pub enum Recorded {
+    Proceed,
+    /// The key was completed with this status and body.
+    Completed {
+        status: i16,
+        body: Vec<u8>,
+    },
+}
+
 /// Claims `key` in `scope` for a request with `fingerprint`.
 pub async fn claim(pool: &PgPool, scope: &str, key: &str, fingerprint: &[u8]) -> ApiResult<Claim> {
+    Ok(match claim_recorded(pool, scope, key, fingerprint).await? {
+        Recorded::Proceed => Claim::Proceed,
+        Recorded::Completed { status, body } => Claim::Replay(replay(status, body)),
+    })
+}
+
+/// [`claim`], answering the recorded status and body as they are.
+pub async fn claim_recorded(
+    pool: &PgPool,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> ApiResult<Recorded> {
     let claimed = sqlx::query(
         "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) \
          ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now() \
@@ -78,7 +101,7 @@ pub async fn claim(pool: &PgPool, scope: &str, key: &str, fingerprint: &[u8]) ->
     .execute(pool)
     .await?;
     if claimed.rows_affected() == 1 {
-        return Ok(Claim::Proceed);
+        return Ok(Recorded::Proceed);
     }
     let (stored, status, body): (Vec<u8>, Option<i16>, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
@@ -94,7 +117,7 @@ pub async fn claim(pool: &PgPool, scope: &str, key: &str, fingerprint: &[u8]) ->
         ));
     }
     match (status, body) {
-        (Some(status), Some(body)) => Ok(Claim::Replay(replay(status, body))),
+        (Some(status), Some(body)) => Ok(Recorded::Completed { status, body }),
         _ => Err(ApiError::Conflict(
             "a request with this Idempotency-Key is still being processed".into(),
         )),

@@ -467,3 +467,95 @@ mod reserve_over_http {
         );
     }
 }
+
+mod reserve_over_nats {
+    use meridian_contracts::inventory::{
+        Reserve, ReserveItem, ReserveRequest, ReserveResponse, Settle, SettleAction, SettleRequest,
+    };
+    use meridian_jetstream::Naming;
+    use meridian_platform::{auth::Role, rpc};
+    use reqwest::Method;
+    use serde_json::json;
+
+    use crate::helpers::{TestApp, product_body};
+
+    #[tokio::test]
+    async fn the_saga_gets_one_reservation_per_key_and_settles_it() {
+        let app = TestApp::spawn().await;
+        let admin = app.user(Role::Admin).await;
+        let (_, product) = app
+            .call(
+                Method::POST,
+                "/products",
+                Some(&admin.access_token),
+                Some(product_body("NATS-1")),
+            )
+            .await;
+        let id = product["id"].as_str().expect("id").to_owned();
+        app.call(
+            Method::PUT,
+            &format!("/inventory/{id}"),
+            Some(&admin.access_token),
+            Some(json!({"region": "local", "available": 5})),
+        )
+        .await;
+        let naming = Naming::new(&app.settings.nats_prefix).expect("prefix");
+        let client = async_nats::connect(&app.settings.nats_url)
+            .await
+            .expect("nats");
+        let request = |quantity, key: &str| ReserveRequest {
+            region: "local".into(),
+            items: vec![ReserveItem {
+                product_id: id.clone(),
+                quantity,
+            }],
+            ttl_seconds: 60,
+            idempotency_key: key.into(),
+        };
+        let timeout = rpc::DEFAULT_TIMEOUT;
+        let first = rpc::call::<Reserve>(&client, &naming, &request(2, "order-1:reserve"), timeout)
+            .await
+            .expect("reserve");
+        let again = rpc::call::<Reserve>(&client, &naming, &request(2, "order-1:reserve"), timeout)
+            .await
+            .expect("replay");
+        assert_eq!(first, again);
+        let short = rpc::call::<Reserve>(&client, &naming, &request(4, "order-2:reserve"), timeout)
+            .await
+            .expect("short");
+        assert_eq!(
+            short,
+            ReserveResponse::Short {
+                product_ids: vec![id.clone()]
+            }
+        );
+        let (_, stock) = app
+            .call(Method::GET, &format!("/inventory/{id}"), None, None)
+            .await;
+        assert_eq!(
+            (stock["available"].as_i64(), stock["reserved"].as_i64()),
+            (Some(3), Some(2))
+        );
+
+        let ReserveResponse::Reserved { reservation_id, .. } = first else {
+            panic!("expected a reservation, got {first:?}");
+        };
+        let settle = SettleRequest {
+            reservation_id,
+            action: SettleAction::Confirm,
+        };
+        for _ in 0..2 {
+            let settled = rpc::call::<Settle>(&client, &naming, &settle, timeout)
+                .await
+                .expect("settle");
+            assert_eq!(settled.status, "confirmed");
+        }
+        let (_, stock) = app
+            .call(Method::GET, &format!("/inventory/{id}"), None, None)
+            .await;
+        assert_eq!(
+            (stock["available"].as_i64(), stock["reserved"].as_i64()),
+            (Some(3), Some(0))
+        );
+    }
+}
