@@ -11,6 +11,9 @@ use meridian_contracts::Contract;
 use meridian_jetstream::Naming;
 use tokio_util::sync::CancellationToken;
 
+/// How many requests one endpoint of one process answers at once.
+pub const MAX_IN_FLIGHT: usize = 256;
+
 /// How long a caller waits for an answer unless it says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -90,6 +93,8 @@ where
         .add(naming.rpc_subject(C::ENDPOINT))
         .await
         .map_err(|e| anyhow::anyhow!("adding NATS endpoint {}: {e}", C::ENDPOINT))?;
+    let handler = std::sync::Arc::new(handler);
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
     Ok(tokio::spawn(async move {
         let _service = service;
         loop {
@@ -100,20 +105,38 @@ where
                     None => break,
                 },
             };
-            let answer = match serde_json::from_slice::<C::Request>(&request.message.payload) {
-                Ok(decoded) => handler(decoded).await,
-                Err(error) => Err(format!("malformed request: {error}")),
+            // Requests are answered concurrently, up to MAX_IN_FLIGHT per endpoint and process;
+            // beyond that the endpoint stops taking requests, and NATS queues them.
+            let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                break;
             };
-            let response = answer.and_then(|response| {
-                serde_json::to_vec(&response)
-                    .map(Into::into)
-                    .map_err(|e| e.to_string())
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let _permit = permit;
+                answer::<C, H, Fut>(&handler, request).await;
             });
-            let response =
-                response.map_err(|status| async_nats::service::error::Error { status, code: 500 });
-            if let Err(error) = request.respond(response).await {
-                tracing::warn!(endpoint = C::ENDPOINT, %error, "could not send a reply");
-            }
         }
     }))
+}
+
+async fn answer<C, H, Fut>(handler: &H, request: async_nats::service::Request)
+where
+    C: Contract + 'static,
+    H: Fn(C::Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<C::Response, String>> + Send,
+{
+    let answer = match serde_json::from_slice::<C::Request>(&request.message.payload) {
+        Ok(decoded) => handler(decoded).await,
+        Err(error) => Err(format!("malformed request: {error}")),
+    };
+    let response = answer.and_then(|response| {
+        serde_json::to_vec(&response)
+            .map(Into::into)
+            .map_err(|e| e.to_string())
+    });
+    let response =
+        response.map_err(|status| async_nats::service::error::Error { status, code: 500 });
+    if let Err(error) = request.respond(response).await {
+        tracing::warn!(endpoint = C::ENDPOINT, %error, "could not send a reply");
+    }
 }
