@@ -33,3 +33,30 @@ impl Contract for GetJwks {
     type Response = Jwks;
     const ENDPOINT: &'static str = "users.jwks";
 }
+
+/// One of a user's addresses, for checkout (`None` when it is not theirs or does not exist).
+pub struct GetAddress;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetAddressRequest {
+    pub user_id: String,
+    pub address_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AddressSnapshot {
+    pub id: String,
+    pub name: String,
+    pub line1: String,
+    pub line2: Option<String>,
+    pub city: String,
+    pub postal_code: String,
+    pub country: String,
+    pub phone: Option<String>,
+}
+
+impl Contract for GetAddress {
+    type Request = GetAddressRequest;
+    type Response = Option<AddressSnapshot>;
+    const ENDPOINT: &'static str = "users.address";
+}

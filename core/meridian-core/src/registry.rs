@@ -36,6 +36,27 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_inventory::start(ctx, pool)),
         openapi: meridian_inventory::routes::openapi,
     },
+    ServiceEntry {
+        name: "cart",
+        schema: meridian_cart::SCHEMA,
+        migrate: |pool| Box::pin(meridian_cart::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_cart::start(ctx, pool)),
+        openapi: meridian_cart::routes::openapi,
+    },
+    ServiceEntry {
+        name: "orders",
+        schema: meridian_orders::SCHEMA,
+        migrate: |pool| Box::pin(meridian_orders::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_orders::start(ctx, pool)),
+        openapi: meridian_orders::routes::openapi,
+    },
+    ServiceEntry {
+        name: "payments",
+        schema: meridian_payments::SCHEMA,
+        migrate: |pool| Box::pin(meridian_payments::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_payments::start(ctx, pool)),
+        openapi: meridian_payments::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

@@ -22,7 +22,7 @@ pub mod throttle;
 
 use std::sync::Arc;
 
-use meridian_contracts::users::{GetJwks, GetJwksRequest};
+use meridian_contracts::users::{GetAddress, GetAddressRequest, GetJwks, GetJwksRequest};
 use meridian_platform::{Mounted, ServiceContext};
 use sqlx::PgPool;
 
@@ -61,6 +61,20 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
             move |_: GetJwksRequest| {
                 let keys = jwks_keys.clone();
                 async move { Ok(keys.jwks()) }
+            },
+            ctx.shutdown.clone(),
+        )
+        .await?,
+    );
+    let addresses = pool.clone();
+    tasks.push(
+        meridian_platform::rpc::serve::<GetAddress, _, _>(
+            ctx.nats.clone(),
+            &ctx.naming,
+            "users",
+            move |request: GetAddressRequest| {
+                let pool = addresses.clone();
+                async move { store::address_snapshot(&pool, &request).await }
             },
             ctx.shutdown.clone(),
         )

@@ -180,3 +180,37 @@ pub async fn addresses(
         .fetch_all(conn)
         .await
 }
+
+/// A user's address for another service (the `users.address` contract); `None` unless the
+/// address exists and belongs to the user. The error is the reply's error text.
+pub async fn address_snapshot(
+    pool: &sqlx::PgPool,
+    request: &meridian_contracts::users::GetAddressRequest,
+) -> Result<Option<meridian_contracts::users::AddressSnapshot>, String> {
+    let (Ok(user_id), Ok(address_id)) = (
+        Uuid::parse_str(&request.user_id),
+        Uuid::parse_str(&request.address_id),
+    ) else {
+        return Ok(None);
+    };
+    let address: Option<Address> =
+        sqlx::query_as("SELECT * FROM addresses WHERE id = $1 AND user_id = $2")
+            .bind(address_id)
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "answering users.address");
+                "the users service is unavailable".to_owned()
+            })?;
+    Ok(address.map(|a| meridian_contracts::users::AddressSnapshot {
+        id: a.id.to_string(),
+        name: a.name,
+        line1: a.line1,
+        line2: a.line2,
+        city: a.city,
+        postal_code: a.postal_code,
+        country: a.country,
+        phone: a.phone,
+    }))
+}

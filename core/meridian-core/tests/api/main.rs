@@ -2,10 +2,13 @@
 //! starts the app on port 0 against real Postgres, Redis and NATS, in a fresh database and
 //! under unique stream and key prefixes.
 
+mod cart;
 mod catalog;
 mod errors;
 mod helpers;
 mod inventory;
 mod ops;
+mod orders;
 mod outbox;
+mod payments;
 mod users;

@@ -1,0 +1,241 @@
+//! Checkout end to end: cart → POST /orders → reservation, charge, confirmation.
+
+use meridian_platform::auth::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, TestUser, assert_problem, product_body};
+
+/// A product sold by an admin-created seller, with `units` in stock in region `local`.
+async fn stocked_product(app: &TestApp, units: i64, price: i64) -> String {
+    let admin = app.user(Role::Admin).await;
+    let mut body = product_body(&format!("ORD-{}", uuid::Uuid::now_v7().simple()));
+    body["price"] = json!({"amount": price, "currency": "USD"});
+    let (status, product) = app
+        .call(
+            Method::POST,
+            "/products",
+            Some(&admin.access_token),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let id = product["id"].as_str().expect("id").to_owned();
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/inventory/{id}"),
+            Some(&admin.access_token),
+            Some(json!({"region": "local", "available": units})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    id
+}
+
+/// A buyer with an address and `quantity` of `product` in the cart; returns the address id.
+async fn buyer_with_cart(app: &TestApp, product: &str, quantity: i64) -> (TestUser, String) {
+    let buyer = app.user(Role::Buyer).await;
+    let (status, address) = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/addresses", buyer.id),
+            Some(&buyer.access_token),
+            Some(json!({"name": "Home", "line1": "1 Main St", "city": "Springfield", "postal_code": "12345", "country": "US"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{address}");
+    let (status, cart) = app
+        .call(
+            Method::POST,
+            "/cart/items",
+            Some(&buyer.access_token),
+            Some(json!({"product_id": product, "quantity": quantity})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{cart}");
+    (buyer, address["id"].as_str().expect("id").to_owned())
+}
+
+async fn place(
+    app: &TestApp,
+    buyer: &TestUser,
+    address: &str,
+    token: &str,
+    key: &str,
+) -> (StatusCode, Value) {
+    let response = app
+        .request(Method::POST, "/orders", Some(&buyer.access_token))
+        .header("idempotency-key", key)
+        .json(
+            &json!({"shipping_address_id": address, "payment": {"method": "card", "token": token}}),
+        )
+        .send()
+        .await
+        .expect("sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+async fn stock(app: &TestApp, product: &str) -> (i64, i64) {
+    let (_, stock) = app
+        .call(Method::GET, &format!("/inventory/{product}"), None, None)
+        .await;
+    (
+        stock["available"].as_i64().expect("available"),
+        stock["reserved"].as_i64().expect("reserved"),
+    )
+}
+
+#[tokio::test]
+async fn a_paid_checkout_confirms_the_order_and_empties_the_cart() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 10, 1250).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 3).await;
+    let (status, order) = place(&app, &buyer, &address, "tok_visa", "checkout-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total"], json!({"amount": 3750, "currency": "USD"}));
+    assert_eq!(order["items"][0]["quantity"], 3);
+    assert_eq!(order["shipping_address"]["city"], "Springfield");
+    assert_eq!(stock(&app, &product).await, (7, 0));
+
+    let path = format!("/orders/{}/status", order["id"].as_str().expect("id"));
+    let (_, history) = app
+        .call(Method::GET, &path, Some(&buyer.access_token), None)
+        .await;
+    let statuses: Vec<_> = history["history"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|h| h["status"].clone())
+        .collect();
+    assert_eq!(statuses, ["pending", "reserved", "paid", "confirmed"]);
+
+    // The cart is emptied (the last saga step may finish just after the response).
+    let mut emptied = false;
+    for _ in 0..50 {
+        let (_, cart) = app
+            .call(Method::GET, "/cart", Some(&buyer.access_token), None)
+            .await;
+        if cart["items"].as_array().is_some_and(Vec::is_empty) {
+            emptied = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(emptied, "the cart was not emptied");
+
+    // A replay answers the same; another user cannot see the order.
+    let (status, again) = place(&app, &buyer, &address, "tok_visa", "checkout-1").await;
+    assert_eq!((status, &again), (StatusCode::CREATED, &order));
+    let other = app.user(Role::Buyer).await;
+    let (status, body) = app
+        .call(
+            Method::GET,
+            &format!("/orders/{}", order["id"].as_str().expect("id")),
+            Some(&other.access_token),
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn a_declined_card_fails_the_order_and_releases_the_stock() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 5, 999).await;
+    for token in ["tok_chargeDeclined", "tok_insufficientFunds"] {
+        let (buyer, address) = buyer_with_cart(&app, &product, 2).await;
+        let (status, problem) = place(&app, &buyer, &address, token, "declined-1").await;
+        assert_problem(status, &problem, StatusCode::PAYMENT_REQUIRED);
+        assert_eq!(problem["order"]["status"], "payment_failed");
+        assert_eq!(stock(&app, &product).await, (5, 0), "{token}");
+    }
+}
+
+#[tokio::test]
+async fn a_shortage_is_a_409_and_nothing_is_charged() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 1, 500).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 2).await;
+    let (status, problem) = place(&app, &buyer, &address, "tok_visa", "short-1").await;
+    assert_problem(status, &problem, StatusCode::CONFLICT);
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .contains(&product)
+    );
+    assert_eq!(problem["order"]["status"], "cancelled");
+    assert_eq!(stock(&app, &product).await, (1, 0));
+}
+
+#[tokio::test]
+async fn bad_checkouts_are_refused_without_effects() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 5, 500).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 1).await;
+    // No key, an overlong key.
+    let response = app
+        .request(Method::POST, "/orders", Some(&buyer.access_token))
+        .json(&json!({"shipping_address_id": address, "payment": {"method": "card", "token": "tok_visa"}}))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let (status, _) = place(&app, &buyer, &address, "tok_visa", &"k".repeat(300)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    // Someone else's address.
+    let (_, foreign_address) = buyer_with_cart(&app, &product, 1).await;
+    let (status, problem) = place(&app, &buyer, &foreign_address, "tok_visa", "foreign").await;
+    assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+    // An empty cart.
+    let empty = app.user(Role::Buyer).await;
+    let (_, own) = app
+        .call(
+            Method::POST,
+            &format!("/users/{}/addresses", empty.id),
+            Some(&empty.access_token),
+            Some(json!({"name": "A", "line1": "B", "city": "C", "postal_code": "1", "country": "US"})),
+        )
+        .await;
+    let (status, problem) = place(
+        &app,
+        &empty,
+        own["id"].as_str().expect("id"),
+        "tok_visa",
+        "empty",
+    )
+    .await;
+    assert_problem(status, &problem, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(stock(&app, &product).await, (5, 0));
+}
+
+#[tokio::test]
+async fn twenty_concurrent_requests_with_one_key_make_one_order() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 10, 700).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 1).await;
+    let attempts = (0..20).map(|_| place(&app, &buyer, &address, "tok_visa", "same-key"));
+    let results = futures::future::join_all(attempts).await;
+    let created: Vec<_> = results
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .collect();
+    assert!(!created.is_empty());
+    assert!(created.iter().all(|(_, o)| o["id"] == created[0].1["id"]));
+    assert!(
+        results
+            .iter()
+            .all(|(s, _)| *s == StatusCode::CREATED || *s == StatusCode::CONFLICT)
+    );
+    let (_, orders) = app
+        .call(Method::GET, "/orders", Some(&buyer.access_token), None)
+        .await;
+    assert_eq!(orders["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(stock(&app, &product).await, (9, 0));
+    // The same key with another body is refused.
+    let (status, _) = place(&app, &buyer, &address, "tok_mastercard", "same-key").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+}

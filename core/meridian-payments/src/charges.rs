@@ -1,0 +1,218 @@
+//! Charging: claim the key, ask the provider, settle once.
+//!
+//! 1. [`begin`] inserts the payment `pending` under our idempotency key before anything else
+//!    (the unique key is the claim), or takes over a pending one whose last attempt ended
+//!    without an outcome, or finds the outcome recorded.
+//! 2. [`attempt`] asks the provider; when the answer is lost (outage, timeout) it looks the
+//!    charge up under the same key before trying again, so a charge is never made twice.
+//! 3. [`settle`] records the outcome and its event in the caller's transaction, where an HTTP
+//!    caller also records its response.
+//!
+//! Invariant: an unknown outcome is never recorded as a failure; the payment stays `pending`
+//! until a retry under the same key learns the outcome from the provider.
+
+use std::time::Duration;
+
+use meridian_jetstream::{
+    Envelope,
+    events::payments::{PaymentFailedV1, PaymentSucceededV1},
+};
+use meridian_platform::outbox;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    PaymentsState, SCHEMA,
+    domain::Charge,
+    provider::{ChargeAttempt, ChargeOutcome, Provider, ProviderResult},
+    store::{self, NewPayment, Payment, Status, Table},
+};
+
+/// The pauses before the second and third try of a provider call whose answer was lost.
+const RETRY_PAUSES: [Duration; 2] = [Duration::from_millis(100), Duration::from_millis(400)];
+
+/// What the claim of a charge found.
+pub enum Begun {
+    /// This attempt holds the pending payment; `resumed` when an earlier attempt may have
+    /// reached the provider.
+    Claimed { payment: Payment, resumed: bool },
+    /// The charge was settled before: its outcome.
+    Recorded(Payment),
+    /// Another attempt holds the payment now.
+    InFlight,
+    /// The key belongs to another charge.
+    Mismatch,
+}
+
+/// What one call of [`run`] achieved.
+pub enum Charged {
+    /// The provider decided: settle `payment` (still pending) with `outcome`.
+    Settle {
+        payment: Payment,
+        outcome: ChargeOutcome,
+    },
+    Recorded(Payment),
+    /// The outcome is unknown; the payment stays pending, free for a retry.
+    Unavailable(String),
+    InFlight,
+    Mismatch,
+}
+
+pub async fn begin(
+    pool: &PgPool,
+    provider: &str,
+    charge: &Charge,
+    idempotency_key: &str,
+    user_id: Option<Uuid>,
+) -> Result<Begun, sqlx::Error> {
+    let fingerprint = charge.fingerprint();
+    let mut conn = pool.acquire().await?;
+    let new = NewPayment {
+        order_id: charge.order_id,
+        user_id,
+        amount: charge.amount,
+        currency: &charge.currency,
+        provider,
+        idempotency_key,
+        request_fingerprint: &fingerprint,
+    };
+    if let Some(payment) = store::insert_pending_payment(&mut conn, &new).await? {
+        return Ok(Begun::Claimed {
+            payment,
+            resumed: false,
+        });
+    }
+    // A pending payment is taken over only through the provider that was asked before.
+    if let Some(payment) =
+        store::take_over_payment(&mut conn, idempotency_key, &fingerprint, provider).await?
+    {
+        return Ok(Begun::Claimed {
+            payment,
+            resumed: true,
+        });
+    }
+    Ok(
+        match store::payment_by_key(&mut conn, idempotency_key).await? {
+            Some(payment) if payment.request_fingerprint != fingerprint => Begun::Mismatch,
+            Some(payment) if payment.status() != Status::Pending => Begun::Recorded(payment),
+            // Held by another attempt (or through another provider); rows are never deleted.
+            Some(_) | None => Begun::InFlight,
+        },
+    )
+}
+
+/// Asks the provider, up to three times; after a lost answer, and first of all when
+/// `resumed`, it looks the charge up under our key instead of charging blindly.
+pub async fn attempt(
+    provider: &dyn Provider,
+    charge: &ChargeAttempt,
+    resumed: bool,
+) -> ProviderResult<ChargeOutcome> {
+    let mut look_up_first = resumed;
+    let mut last_error = None;
+    for try_number in 0..=RETRY_PAUSES.len() {
+        if try_number > 0 {
+            tokio::time::sleep(RETRY_PAUSES[try_number - 1]).await;
+        }
+        if look_up_first {
+            match provider.lookup_charge(charge).await {
+                Ok(Some(outcome)) => return Ok(outcome),
+                Ok(None) => {}
+                Err(error) => {
+                    tracing::warn!(%error, key = %charge.idempotency_key, "charge lookup failed");
+                    last_error = Some(error);
+                    continue;
+                }
+            }
+        }
+        match provider.charge(charge).await {
+            Ok(outcome) => return Ok(outcome),
+            Err(error) => {
+                tracing::warn!(%error, key = %charge.idempotency_key, "charge answer lost");
+                last_error = Some(error);
+                look_up_first = true;
+            }
+        }
+    }
+    Err(last_error.expect("at least one try was made"))
+}
+
+/// Claims the key and asks the provider; the caller settles.
+pub async fn run(
+    state: &PaymentsState,
+    charge: &Charge,
+    idempotency_key: &str,
+    user_id: Option<Uuid>,
+) -> Result<Charged, sqlx::Error> {
+    let provider = state.provider.as_ref();
+    let (payment, resumed) = match begin(
+        &state.pool,
+        provider.name(),
+        charge,
+        idempotency_key,
+        user_id,
+    )
+    .await?
+    {
+        Begun::Claimed { payment, resumed } => (payment, resumed),
+        Begun::Recorded(payment) => return Ok(Charged::Recorded(payment)),
+        Begun::InFlight => return Ok(Charged::InFlight),
+        Begun::Mismatch => return Ok(Charged::Mismatch),
+    };
+    match attempt(provider, &charge.attempt(idempotency_key), resumed).await {
+        Ok(outcome) => Ok(Charged::Settle { payment, outcome }),
+        Err(unavailable) => {
+            let mut conn = state.pool.acquire().await?;
+            store::release_attempt(&mut conn, Table::Payments, payment.id).await?;
+            Ok(Charged::Unavailable(unavailable.0))
+        }
+    }
+}
+
+/// Records the provider's outcome and enqueues its event, in the caller's transaction.
+/// Settling a payment that already left `pending` changes nothing and returns it.
+pub async fn settle(
+    tx: &mut PgConnection,
+    region: &str,
+    payment_id: Uuid,
+    outcome: &ChargeOutcome,
+) -> Result<Payment, sqlx::Error> {
+    let (failure_reason, provider_ref) = match outcome {
+        ChargeOutcome::Succeeded { provider_ref } => (None, Some(provider_ref.as_str())),
+        ChargeOutcome::Declined {
+            reason,
+            provider_ref,
+        } => (Some(reason.as_str()), provider_ref.as_deref()),
+    };
+    let Some(payment) = store::settle_payment(tx, payment_id, failure_reason, provider_ref).await?
+    else {
+        return store::payment(tx, payment_id, false)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound);
+    };
+    let id = payment.id;
+    let version = payment.version;
+    match &payment.failure_reason {
+        None => {
+            let event = PaymentSucceededV1 {
+                payment_id: id,
+                order_id: payment.order_id,
+                amount: payment.amount,
+                currency: payment.currency.clone(),
+                provider: payment.provider.clone(),
+            };
+            outbox::enqueue(tx, SCHEMA, Envelope::new(region, id, version, event)).await?;
+        }
+        Some(reason) => {
+            let event = PaymentFailedV1 {
+                payment_id: id,
+                order_id: payment.order_id,
+                amount: payment.amount,
+                currency: payment.currency.clone(),
+                reason: reason.clone(),
+            };
+            outbox::enqueue(tx, SCHEMA, Envelope::new(region, id, version, event)).await?;
+        }
+    }
+    Ok(payment)
+}
