@@ -33,7 +33,13 @@ pub struct OrdersState {
     pub saga: saga::Saga,
     pub nats: async_nats::Client,
     pub naming: meridian_jetstream::Naming,
+    /// Checkouts this process runs at once; the rest queue for a slot. Under a flash sale,
+    /// hundreds of sagas at once would only slow every step past its timeouts.
+    pub checkout_slots: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// How many checkouts one process runs at once.
+pub const CHECKOUT_SLOTS: usize = 16;
 
 pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted> {
     let saga = saga::Saga {
@@ -52,6 +58,7 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
         saga,
         nats: ctx.nats.clone(),
         naming: ctx.naming.clone(),
+        checkout_slots: std::sync::Arc::new(tokio::sync::Semaphore::new(CHECKOUT_SLOTS)),
     };
     Ok(Mounted {
         name: "orders",

@@ -28,6 +28,8 @@ use crate::store::{self, OrderRow};
 
 /// How long a driver owns an order before another may take over.
 pub const LEASE_S: i64 = 30;
+/// How long a step waits for its remote answer before it is retried (with the same key).
+const STEP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long reservations made by checkout last.
 const RESERVATION_TTL_S: i64 = 600;
 /// After this many failed attempts at one order, it waits this long between attempts.
@@ -168,9 +170,7 @@ impl Saga {
             idempotency_key: format!("{}:reserve", order.id),
         };
         let answer =
-            match rpc::call::<Reserve>(&self.nats, &self.naming, &request, rpc::DEFAULT_TIMEOUT)
-                .await
-            {
+            match rpc::call::<Reserve>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await {
                 Ok(answer) => answer,
                 Err(error) => return Ok(Step::Retry(error.to_string())),
             };
@@ -270,7 +270,7 @@ impl Saga {
             action,
         };
         Ok(
-            rpc::call::<Settle>(&self.nats, &self.naming, &request, rpc::DEFAULT_TIMEOUT)
+            rpc::call::<Settle>(&self.nats, &self.naming, &request, STEP_TIMEOUT)
                 .await
                 .ok()
                 .map(|answer| answer.status),
@@ -329,7 +329,7 @@ impl Saga {
             user_id: order.user_id.to_string(),
         };
         if let Err(error) =
-            rpc::call::<ClearCart>(&self.nats, &self.naming, &request, rpc::DEFAULT_TIMEOUT).await
+            rpc::call::<ClearCart>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await
         {
             return Ok(Step::Retry(error.to_string()));
         }

@@ -28,7 +28,7 @@ pub async fn connect(
         .options([("search_path", schema)]);
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(10))
         .connect_with(options)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to Postgres for {schema}: {e}"))?;

@@ -85,6 +85,10 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
+        // `MERIDIAN_TEST_LOG=1` shows the apps' logs (filtered by RUST_LOG) while debugging.
+        if std::env::var_os("MERIDIAN_TEST_LOG").is_some() {
+            meridian_platform::telemetry::init_tracing();
+        }
         let listener = tokio::net::TcpListener::bind(settings.http_addr)
             .await
             .expect("bind");
@@ -183,6 +187,49 @@ impl TestApp {
             Some(json!({"email": email, "password": password})),
         )
         .await
+    }
+
+    /// A buyer written straight into the users schema, with an access token signed by the
+    /// issuer's current key: for tests that need hundreds of users, where registering through
+    /// Argon2 would take minutes. The token is as real as a login's (same key, same claims).
+    pub async fn fast_buyer(&self, users: &PgPool) -> TestUser {
+        let id = Uuid::now_v7();
+        let email = format!("{}@example.com", id.simple());
+        sqlx::query(
+            "INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'Fast', 'x', 'buyer')",
+        )
+        .bind(id)
+        .bind(&email)
+        .execute(users)
+        .await
+        .expect("insert user");
+        let (kid, der): (String, Vec<u8>) = sqlx::query_as(
+            "SELECT kid, private_der FROM signing_keys WHERE signing_from <= now() \
+             ORDER BY signing_from DESC LIMIT 1",
+        )
+        .fetch_one(users)
+        .await
+        .expect("signing key");
+        let now = chrono::Utc::now().timestamp();
+        let claims = json!({
+            "sub": id, "role": "buyer", "iss": meridian_platform::auth::ISSUER,
+            "aud": meridian_platform::auth::AUDIENCE, "iat": now, "nbf": now, "exp": now + 900,
+            "jti": Uuid::now_v7(),
+        });
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+        header.kid = Some(kid);
+        let access_token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ed_der(&der),
+        )
+        .expect("sign");
+        TestUser {
+            id,
+            email,
+            access_token,
+            refresh_token: String::new(),
+        }
     }
 
     /// Registers a user, gives it `role` directly in the database, and signs it in.

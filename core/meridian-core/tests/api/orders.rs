@@ -239,3 +239,114 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
     let (status, _) = place(&app, &buyer, &address, "tok_mastercard", "same-key").await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
+
+/// 500 buyers race for 50 units: exactly 50 orders are confirmed and charged, 450 get a clean
+/// 409, and the stock ends at zero, never below. `MERIDIAN_CHECKOUT_ROUNDS` repeats it (the
+/// issue's acceptance run uses 20).
+#[tokio::test]
+async fn five_hundred_checkouts_for_fifty_units_sell_exactly_fifty() {
+    let rounds: usize = std::env::var("MERIDIAN_CHECKOUT_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(2);
+    for round in 0..rounds {
+        let mut settings = crate::helpers::isolated_settings().await;
+        settings.db_pool_size = 6;
+        let app = TestApp::spawn_with(settings).await;
+        let product = stocked_product(&app, 50, 1000).await;
+        let users = app.pool("users").await;
+        let mut buyers = Vec::with_capacity(500);
+        for _ in 0..500 {
+            let buyer = app.fast_buyer(&users).await;
+            let address: uuid::Uuid = sqlx::query_scalar(
+                "INSERT INTO addresses (id, user_id, name, line1, city, postal_code, country) \
+                 VALUES ($1, $2, 'Home', '1 Main St', 'Springfield', '12345', 'US') RETURNING id",
+            )
+            .bind(uuid::Uuid::now_v7())
+            .bind(buyer.id)
+            .fetch_one(&users)
+            .await
+            .expect("address");
+            buyers.push((buyer, address.to_string()));
+        }
+        for chunk in buyers.chunks(50) {
+            let carts = chunk.iter().map(|(buyer, _)| {
+                app.call(
+                    Method::POST,
+                    "/cart/items",
+                    Some(&buyer.access_token),
+                    Some(json!({"product_id": product, "quantity": 1})),
+                )
+            });
+            for (status, cart) in futures::future::join_all(carts).await {
+                assert_eq!(status, StatusCode::CREATED, "{cart}");
+            }
+        }
+
+        let checkouts = buyers
+            .iter()
+            .map(|(buyer, address)| place(&app, buyer, address, "tok_visa", "flash"));
+        let results = futures::future::join_all(checkouts).await;
+        let confirmed = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CREATED)
+            .count();
+        let refused = results
+            .iter()
+            .filter(|(s, _)| *s == StatusCode::CONFLICT)
+            .count();
+        let other: Vec<_> = results
+            .iter()
+            .filter(|(s, _)| *s != StatusCode::CREATED && *s != StatusCode::CONFLICT)
+            .map(|(s, b)| format!("{s}: {b}"))
+            .take(3)
+            .collect();
+        assert!(
+            other.is_empty(),
+            "round {round}: unexpected answers {other:?}"
+        );
+        assert_eq!((confirmed, refused), (50, 450), "round {round}");
+        assert_eq!(stock(&app, &product).await, (0, 0), "round {round}");
+
+        let payments = app.pool("payments").await;
+        let charged: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'succeeded'")
+                .fetch_one(&payments)
+                .await
+                .expect("count");
+        assert_eq!(
+            charged, 50,
+            "round {round}: exactly one charge per confirmed order"
+        );
+        let negative: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM stock WHERE available < 0 OR reserved < 0")
+                .fetch_one(&app.pool("inventory").await)
+                .await
+                .expect("count");
+        assert_eq!(negative, 0);
+    }
+}
+
+#[tokio::test]
+async fn a_provider_outage_never_charges_twice() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 5, 800).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 1).await;
+    let (status, problem) = place(&app, &buyer, &address, "tok_processingError", "outage-1").await;
+    assert_problem(status, &problem, StatusCode::SERVICE_UNAVAILABLE);
+    // A retry with the same key finds the same order and still charges nothing.
+    let (status, _) = place(&app, &buyer, &address, "tok_processingError", "outage-1").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (_, orders) = app
+        .call(Method::GET, "/orders", Some(&buyer.access_token), None)
+        .await;
+    let orders = orders["items"].as_array().expect("items").clone();
+    assert_eq!(orders.len(), 1, "one order for one key");
+    assert_eq!(orders[0]["status"], "reserved");
+    let succeeded: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM payments WHERE status = 'succeeded'")
+            .fetch_one(&app.pool("payments").await)
+            .await
+            .expect("count");
+    assert_eq!(succeeded, 0);
+}

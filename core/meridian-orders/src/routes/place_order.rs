@@ -42,6 +42,9 @@ pub struct PlaceOrderRequest {
     pub payment: PaymentInput,
 }
 
+/// How long a checkout waits for a free slot before it is told to come back.
+const WAIT_FOR_SLOT: Duration = Duration::from_secs(30);
+
 /// How long the request waits for a saga driven by someone else, or postponed, to end.
 const WAIT_FOR_SAGA: Duration = Duration::from_secs(8);
 
@@ -219,6 +222,14 @@ pub async fn place_order(
             "must be 1 to 255 characters",
         ));
     }
+    // Everything from here touches the database: queue for a slot first, so a flood of
+    // checkouts waits in line instead of exhausting the connection pool.
+    let slot = tokio::time::timeout(WAIT_FOR_SLOT, state.checkout_slots.acquire()).await;
+    let Ok(Ok(_slot)) = slot else {
+        return Err(ApiError::Unavailable(
+            "too many checkouts at once; retry with the same Idempotency-Key".into(),
+        ));
+    };
     let scope = format!("{}:orders", caller.user_id);
     if let Claim::Replay(response) =
         idempotency::claim(&state.pool, &scope, &key, &fingerprint).await?
