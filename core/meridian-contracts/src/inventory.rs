@@ -38,8 +38,9 @@ impl Contract for Reserve {
     const ENDPOINT: &'static str = "inventory.reserve";
 }
 
-/// Moves a held reservation on: `confirm` sells its units, `release` returns them. Both are
-/// idempotent; the answer is the reservation's state afterwards.
+/// Moves a reservation on: `confirm` sells a held reservation's units, `release` returns them,
+/// `restock` returns a confirmed one's. All are idempotent; the answer is the reservation's
+/// state afterwards.
 pub struct Settle;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +48,8 @@ pub struct Settle;
 pub enum SettleAction {
     Confirm,
     Release,
+    /// Puts a confirmed reservation's units back on sale (an order cancelled before shipping).
+    Restock,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -57,7 +60,7 @@ pub struct SettleRequest {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettleResponse {
-    /// `confirmed`, `released`, `expired`, or `not_found`.
+    /// `held`, `confirmed`, `released`, `expired`, `returned`, or `not_found`.
     pub status: String,
 }
 

@@ -155,12 +155,25 @@ async fn leave_held(
     reservation_id: Uuid,
     to: &str,
 ) -> Result<(Transition, String), sqlx::Error> {
+    move_reservation(conn, reservation_id, "held", to).await
+}
+
+/// Moves a reservation from `from` to `to` and settles its units: `held → confirmed` sells
+/// them (out of `reserved`), `held → released|expired` returns them (`reserved` back to
+/// `available`), `confirmed → returned` puts sold units back on sale.
+async fn move_reservation(
+    conn: &mut PgConnection,
+    reservation_id: Uuid,
+    from: &str,
+    to: &str,
+) -> Result<(Transition, String), sqlx::Error> {
     let region: Option<String> = sqlx::query_scalar(
         "UPDATE reservations SET status = $2, updated_at = now() \
-         WHERE id = $1 AND status = 'held' RETURNING region",
+         WHERE id = $1 AND status = $3 RETURNING region",
     )
     .bind(reservation_id)
     .bind(to)
+    .bind(from)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(region) = region else {
@@ -181,12 +194,19 @@ async fn leave_held(
     .bind(reservation_id)
     .fetch_all(&mut *conn)
     .await?;
-    let settle = if to == "confirmed" {
-        "UPDATE stock SET reserved = reserved - $3, updated_at = now() \
-         WHERE product_id = $1 AND region = $2"
-    } else {
-        "UPDATE stock SET reserved = reserved - $3, available = available + $3, \
-         updated_at = now() WHERE product_id = $1 AND region = $2"
+    let settle = match to {
+        "confirmed" => {
+            "UPDATE stock SET reserved = reserved - $3, updated_at = now() \
+             WHERE product_id = $1 AND region = $2"
+        }
+        "returned" => {
+            "UPDATE stock SET available = available + $3, updated_at = now() \
+             WHERE product_id = $1 AND region = $2"
+        }
+        _ => {
+            "UPDATE stock SET reserved = reserved - $3, available = available + $3, \
+             updated_at = now() WHERE product_id = $1 AND region = $2"
+        }
     };
     if to != "confirmed" {
         let event = StockReleasedV1 {
@@ -195,7 +215,9 @@ async fn leave_held(
             reason: to.to_owned(),
             items: lines(items.iter().copied()),
         };
-        let envelope = Envelope::new(&region, reservation_id, 2, event);
+        // held (1) → released/expired/confirmed (2) → returned (3).
+        let version = if from == "held" { 2 } else { 3 };
+        let envelope = Envelope::new(&region, reservation_id, version, event);
         outbox::enqueue(conn, SCHEMA, envelope).await?;
     }
     // One row at a time, in product-id order: the same lock order as `reserve`.
@@ -217,6 +239,17 @@ pub async fn release(
 ) -> Result<(Transition, String), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let outcome = leave_held(&mut tx, reservation_id, "released").await?;
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Puts a confirmed reservation's units back on sale (its order was cancelled before shipping).
+pub async fn restock(
+    pool: &PgPool,
+    reservation_id: Uuid,
+) -> Result<(Transition, String), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let outcome = move_reservation(&mut tx, reservation_id, "confirmed", "returned").await?;
     tx.commit().await?;
     Ok(outcome)
 }

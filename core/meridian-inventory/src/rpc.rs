@@ -129,6 +129,7 @@ async fn settle(pool: &PgPool, request: SettleRequest) -> Result<SettleResponse,
     let result = match request.action {
         SettleAction::Confirm => reservations::confirm(pool, id).await,
         SettleAction::Release => reservations::release(pool, id).await,
+        SettleAction::Restock => reservations::restock(pool, id).await,
     };
     match result {
         Ok((reservations::Transition::NotFound, _)) => Ok(SettleResponse {

@@ -13,7 +13,7 @@ use meridian_contracts::{
     inventory::{
         Reserve, ReserveItem, ReserveRequest, ReserveResponse, Settle, SettleAction, SettleRequest,
     },
-    payments::{Charge, ChargeRequest, ChargeResponse},
+    payments::{Charge, ChargeRequest, ChargeResponse, Refund, RefundRequest, RefundResponse},
 };
 use meridian_jetstream::{
     Naming,
@@ -121,6 +121,8 @@ impl Saga {
             "confirm" => self.confirm(order).await,
             "release" => self.release(order).await,
             "clear_cart" => self.clear_cart(order).await,
+            "restock" => self.restock(order).await,
+            "refund" => self.refund(order).await,
             other => {
                 tracing::error!(order_id = %order.id, step = other, "unknown saga step");
                 Ok(Step::Retry(format!("unknown step {other}")))
@@ -320,6 +322,56 @@ impl Saga {
         }
         let mut tx = self.pool.begin().await?;
         self.advance(&mut tx, order, "done", None).await?;
+        tx.commit().await?;
+        Ok(Step::Next)
+    }
+
+    /// After a cancellation: the sold units go back on sale.
+    async fn restock(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+        if self.settle(order, SettleAction::Restock).await?.is_none() {
+            return Ok(Step::Retry("inventory unavailable".into()));
+        }
+        let mut tx = self.pool.begin().await?;
+        self.advance(&mut tx, order, "refund", None).await?;
+        tx.commit().await?;
+        Ok(Step::Next)
+    }
+
+    /// After a cancellation: the payment is refunded in full.
+    async fn refund(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+        let Some(payment_id) = order.payment_id else {
+            let mut tx = self.pool.begin().await?;
+            self.advance(&mut tx, order, "done", None).await?;
+            tx.commit().await?;
+            return Ok(Step::Next);
+        };
+        let request = RefundRequest {
+            payment_id: payment_id.to_string(),
+            amount: None,
+            idempotency_key: format!("{}:refund", order.id),
+        };
+        let answer =
+            match rpc::call::<Refund>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await {
+                Ok(answer) => answer,
+                Err(error) => return Ok(Step::Retry(error.to_string())),
+            };
+        let mut tx = self.pool.begin().await?;
+        match answer {
+            RefundResponse::Refunded { .. } => {
+                self.advance(&mut tx, order, "done", Some("refunded"))
+                    .await?;
+            }
+            RefundResponse::Refused { reason } => {
+                tracing::error!(order_id = %order.id, %reason, "the refund of a cancelled order was refused");
+                sqlx::query("UPDATE orders SET failure_reason = $2 WHERE id = $1")
+                    .bind(order.id)
+                    .bind(format!("refund_refused: {reason}"))
+                    .execute(&mut *tx)
+                    .await?;
+                self.advance(&mut tx, order, "done", None).await?;
+            }
+            RefundResponse::Unavailable { reason } => return Ok(Step::Retry(reason)),
+        }
         tx.commit().await?;
         Ok(Step::Next)
     }

@@ -350,3 +350,184 @@ async fn a_provider_outage_never_charges_twice() {
             .expect("count");
     assert_eq!(succeeded, 0);
 }
+
+#[tokio::test]
+async fn cancelling_before_shipping_restocks_and_refunds_and_shipped_orders_stay() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 10, 2000).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 2).await;
+    let (status, order) = place(&app, &buyer, &address, "tok_visa", "cancel-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{order}");
+    assert_eq!(stock(&app, &product).await, (8, 0));
+    let id = order["id"].as_str().expect("id").to_owned();
+
+    let other = app.user(Role::Buyer).await;
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/orders/{id}/cancel"),
+            Some(&other.access_token),
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::NOT_FOUND);
+    let (status, cancelled) = app
+        .call(
+            Method::PUT,
+            &format!("/orders/{id}/cancel"),
+            Some(&buyer.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["status"], "refunded");
+    assert_eq!(stock(&app, &product).await, (10, 0));
+    let refunded: i64 =
+        sqlx::query_scalar("SELECT refunded_amount FROM payments WHERE order_id = $1")
+            .bind(uuid::Uuid::parse_str(&id).expect("uuid"))
+            .fetch_one(&app.pool("payments").await)
+            .await
+            .expect("payment");
+    assert_eq!(refunded, 4000);
+    // Cancelling again changes nothing.
+    let (status, again) = app
+        .call(
+            Method::PUT,
+            &format!("/orders/{id}/cancel"),
+            Some(&buyer.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &again["status"]),
+        (StatusCode::OK, &json!("refunded"))
+    );
+    assert_eq!(stock(&app, &product).await, (10, 0));
+
+    // A shipped order cannot be cancelled; only an admin or its seller ships.
+    let (buyer, address) = buyer_with_cart(&app, &product, 1).await;
+    let (_, order) = place(&app, &buyer, &address, "tok_visa", "ship-1").await;
+    let id = order["id"].as_str().expect("id").to_owned();
+    let (status, body) = app
+        .call(
+            Method::POST,
+            &format!("/orders/{id}/ship"),
+            Some(&buyer.access_token),
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::FORBIDDEN);
+    let admin = app.user(Role::Admin).await;
+    let (status, shipped) = app
+        .call(
+            Method::POST,
+            &format!("/orders/{id}/ship"),
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, &shipped["status"]),
+        (StatusCode::OK, &json!("shipped")),
+        "{shipped}"
+    );
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/orders/{id}/cancel"),
+            Some(&buyer.access_token),
+            None,
+        )
+        .await;
+    assert_problem(status, &body, StatusCode::CONFLICT);
+    assert_eq!(stock(&app, &product).await, (9, 0));
+}
+
+/// A core killed in the middle of a saga leaves it to the resumer of the next one: every
+/// order ends confirmed or compensated, with one charge per confirmed order.
+#[tokio::test]
+async fn sagas_interrupted_at_any_step_end_confirmed_or_compensated() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 20, 300).await;
+    let orders = app.pool("orders").await;
+    let mut ids = Vec::new();
+    // Stop each saga at a different step, as a crash would leave it: the remote effect of the
+    // step may or may not have happened; the step is still the recorded one.
+    for (n, stop_at) in ["reserve", "charge", "confirm", "charge"]
+        .into_iter()
+        .enumerate()
+    {
+        let (buyer, address) = buyer_with_cart(&app, &product, 1).await;
+        let token = if n == 3 {
+            "tok_chargeDeclined"
+        } else {
+            "tok_visa"
+        };
+        let (status, order) = place(&app, &buyer, &address, token, "crash").await;
+        assert!(
+            status == StatusCode::CREATED || status == StatusCode::PAYMENT_REQUIRED,
+            "{order}"
+        );
+        let id = uuid::Uuid::parse_str(
+            order["id"]
+                .as_str()
+                .or(order["order"]["id"].as_str())
+                .expect("id"),
+        )
+        .expect("uuid");
+        // Rewind the saga to `stop_at` with an expired lease: what a SIGKILL after the
+        // effect and before recording it leaves behind.
+        let status_before = match stop_at {
+            "reserve" => "pending",
+            "charge" => "reserved",
+            _ => "paid",
+        };
+        sqlx::query(
+            "UPDATE orders SET saga_step = $2, status = $3, payment_token = $4, \
+             lease_until = '-infinity', next_attempt_at = now() WHERE id = $1",
+        )
+        .bind(id)
+        .bind(stop_at)
+        .bind(status_before)
+        .bind(token)
+        .execute(&orders)
+        .await
+        .expect("rewind");
+        ids.push((id, token));
+    }
+    // The resumer replays each step with the same keys: nothing happens twice.
+    for _ in 0..100 {
+        let open: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE saga_step <> 'done'")
+            .fetch_one(&orders)
+            .await
+            .expect("count");
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let payments = app.pool("payments").await;
+    for (id, token) in ids {
+        let status: String = sqlx::query_scalar("SELECT status FROM orders WHERE id = $1")
+            .bind(id)
+            .fetch_one(&orders)
+            .await
+            .expect("status");
+        let expected = if token == "tok_visa" {
+            "confirmed"
+        } else {
+            "payment_failed"
+        };
+        assert_eq!(status, expected, "order {id}");
+        let charges: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE order_id = $1 AND status = 'succeeded'",
+        )
+        .bind(id)
+        .fetch_one(&payments)
+        .await
+        .expect("charges");
+        assert_eq!(charges, i64::from(token == "tok_visa"), "order {id}");
+    }
+    // Three units sold, one returned after the decline; nothing left reserved.
+    assert_eq!(stock(&app, &product).await, (17, 0));
+}

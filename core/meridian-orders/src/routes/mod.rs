@@ -1,10 +1,15 @@
 //! The orders' HTTP routes, one file per action.
 
+mod cancel_order;
 mod get_order;
 mod list_orders;
 mod place_order;
+mod ship_order;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post, put},
+};
 use meridian_platform::{ApiError, auth::Caller};
 use utoipa::OpenApi;
 
@@ -18,6 +23,8 @@ pub fn router(state: OrdersState) -> Router {
         )
         .route("/orders/{id}", get(get_order::get_order))
         .route("/orders/{id}/status", get(get_order::order_status))
+        .route("/orders/{id}/cancel", put(cancel_order::cancel_order))
+        .route("/orders/{id}/ship", post(ship_order::ship_order))
         .with_state(state)
 }
 
@@ -37,6 +44,8 @@ fn ensure_visible(caller: &Caller, order: &OrderRow) -> Result<(), ApiError> {
         list_orders::list_orders,
         get_order::get_order,
         get_order::order_status,
+        cancel_order::cancel_order,
+        ship_order::ship_order,
     ),
     tags((name = "orders", description = "Checkout and orders"))
 )]
