@@ -35,6 +35,18 @@ const RESERVATION_TTL_S: i64 = 600;
 /// After this many failed attempts at one order, it waits this long between attempts.
 const MAX_BACKOFF_S: i64 = 60;
 
+/// Aborts the process at `point` when `MERIDIAN_CRASH_AT` names it: how the crash tests kill
+/// a core between a step's remote effect and its record. Absent from release builds.
+fn crash_point(point: &str) {
+    #[cfg(feature = "failpoints")]
+    if std::env::var("MERIDIAN_CRASH_AT").as_deref() == Ok(point) {
+        eprintln!("crash point {point}: aborting");
+        std::process::abort();
+    }
+    #[cfg(not(feature = "failpoints"))]
+    let _ = point;
+}
+
 #[derive(Clone)]
 pub struct Saga {
     pub pool: PgPool,
@@ -176,6 +188,7 @@ impl Saga {
                 Ok(answer) => answer,
                 Err(error) => return Ok(Step::Retry(error.to_string())),
             };
+        crash_point("after_reserve");
         let mut tx = self.pool.begin().await?;
         match answer {
             ReserveResponse::Reserved { reservation_id, .. } => {
@@ -229,6 +242,7 @@ impl Saga {
                 Ok(answer) => answer,
                 Err(error) => return Ok(Step::Retry(error.to_string())),
             };
+        crash_point("after_charge");
         let mut tx = self.pool.begin().await?;
         match answer {
             ChargeResponse::Succeeded { payment_id } => {
@@ -280,6 +294,7 @@ impl Saga {
     }
 
     async fn confirm(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+        crash_point("before_confirm");
         let Some(status) = self.settle(order, SettleAction::Confirm).await? else {
             return Ok(Step::Retry("inventory unavailable".into()));
         };

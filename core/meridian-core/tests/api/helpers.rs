@@ -189,47 +189,9 @@ impl TestApp {
         .await
     }
 
-    /// A buyer written straight into the users schema, with an access token signed by the
-    /// issuer's current key: for tests that need hundreds of users, where registering through
-    /// Argon2 would take minutes. The token is as real as a login's (same key, same claims).
+    /// A buyer written straight into the users schema (see [`fast_user`]).
     pub async fn fast_buyer(&self, users: &PgPool) -> TestUser {
-        let id = Uuid::now_v7();
-        let email = format!("{}@example.com", id.simple());
-        sqlx::query(
-            "INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'Fast', 'x', 'buyer')",
-        )
-        .bind(id)
-        .bind(&email)
-        .execute(users)
-        .await
-        .expect("insert user");
-        let (kid, der): (String, Vec<u8>) = sqlx::query_as(
-            "SELECT kid, private_der FROM signing_keys WHERE signing_from <= now() \
-             ORDER BY signing_from DESC LIMIT 1",
-        )
-        .fetch_one(users)
-        .await
-        .expect("signing key");
-        let now = chrono::Utc::now().timestamp();
-        let claims = json!({
-            "sub": id, "role": "buyer", "iss": meridian_platform::auth::ISSUER,
-            "aud": meridian_platform::auth::AUDIENCE, "iat": now, "nbf": now, "exp": now + 900,
-            "jti": Uuid::now_v7(),
-        });
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-        header.kid = Some(kid);
-        let access_token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &jsonwebtoken::EncodingKey::from_ed_der(&der),
-        )
-        .expect("sign");
-        TestUser {
-            id,
-            email,
-            access_token,
-            refresh_token: String::new(),
-        }
+        fast_user(users, Role::Buyer).await
     }
 
     /// Registers a user, gives it `role` directly in the database, and signs it in.
@@ -278,4 +240,123 @@ pub fn product_body(sku: &str) -> Value {
         "attributes": {"color": "blue"},
         "images": ["https://images.example.com/1.jpg"]
     })
+}
+
+/// A user written straight into the users schema, with an access token signed by the issuer's
+/// current key: for tests that need hundreds of users, where registering through Argon2 would
+/// take minutes. The token is as real as a login's (same key, same claims).
+pub async fn fast_user(users: &PgPool, role: Role) -> TestUser {
+    let id = Uuid::now_v7();
+    let email = format!("{}@example.com", id.simple());
+    sqlx::query(
+        "INSERT INTO users (id, email, name, password_hash, role) VALUES ($1, $2, 'Fast', 'x', $3)",
+    )
+    .bind(id)
+    .bind(&email)
+    .bind(role.as_str())
+    .execute(users)
+    .await
+    .expect("insert user");
+    let (kid, der): (String, Vec<u8>) = sqlx::query_as(
+        "SELECT kid, private_der FROM signing_keys WHERE signing_from <= now() \
+         ORDER BY signing_from DESC LIMIT 1",
+    )
+    .fetch_one(users)
+    .await
+    .expect("signing key");
+    let now = chrono::Utc::now().timestamp();
+    let claims = json!({
+        "sub": id, "role": role.as_str(), "iss": meridian_platform::auth::ISSUER,
+        "aud": meridian_platform::auth::AUDIENCE, "iat": now, "nbf": now, "exp": now + 900,
+        "jti": Uuid::now_v7(),
+    });
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some(kid);
+    let access_token = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_ed_der(&der),
+    )
+    .expect("sign");
+    TestUser {
+        id,
+        email,
+        access_token,
+        refresh_token: String::new(),
+    }
+}
+
+/// A `meridian-core serve` child process hosting every service, killed when dropped.
+pub struct CoreProcess {
+    child: std::process::Child,
+    pub base: String,
+}
+
+impl CoreProcess {
+    /// Starts the real binary against `settings` with extra environment, and waits until it
+    /// is ready (or has exited, for processes meant to crash early).
+    pub async fn start(settings: &Settings, env: &[(&str, &str)]) -> CoreProcess {
+        // Free ports: bound for a moment and released before the child binds them.
+        let (http, ops) = {
+            let http = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            let ops = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+            (
+                http.local_addr().expect("addr"),
+                ops.local_addr().expect("addr"),
+            )
+        };
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_meridian-core"));
+        command
+            .arg("serve")
+            .env("DATABASE_URL", &settings.database_url)
+            .env("NATS_URL", &settings.nats_url)
+            .env("REDIS_URL", &settings.redis_url)
+            .env("MERIDIAN_NATS_PREFIX", &settings.nats_prefix)
+            .env("MERIDIAN_REDIS_PREFIX", &settings.redis_prefix)
+            .env("MERIDIAN_DB_POOL_SIZE", "4")
+            .env("MERIDIAN_HTTP_ADDR", http.to_string())
+            .env("MERIDIAN_OPS_ADDR", ops.to_string())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null());
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let child = command.spawn().expect("spawn meridian-core");
+        let process = CoreProcess {
+            child,
+            base: format!("http://{http}"),
+        };
+        let client = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(2))
+            .build()
+            .expect("client");
+        for _ in 0..300 {
+            if let Ok(response) = client.get(format!("{}/readyz", process.base)).send().await
+                && response.status().is_success()
+            {
+                return process;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("meridian-core did not become ready");
+    }
+
+    /// Waits for the process to exit by itself (a crash point); true if it did.
+    pub fn wait_exit(&mut self, within: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + within;
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for CoreProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -4,6 +4,7 @@
 
 mod cart;
 mod catalog;
+mod crash;
 mod errors;
 mod helpers;
 mod inventory;
