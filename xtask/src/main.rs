@@ -4,6 +4,7 @@
 //!   the core(s) and the edge until Ctrl-C ([`up`]).
 //! - `test`: the same services, then `cargo test --workspace` against them ([`test`]).
 //! - `bench NAME`: benchmarks against a release build ([`bench`]).
+//! - `load SUITE`: a k6 suite from `loadtests/` ([`load`]).
 //!
 //! Module map:
 //! - [`services`]: make Postgres, Redis and NATS answer (or take them from `DATABASE_URL`,
@@ -22,6 +23,7 @@ mod cargo;
 mod cmd;
 mod http;
 mod layout;
+mod load;
 mod platform;
 mod process;
 mod services;
@@ -41,6 +43,8 @@ Commands:
                                  core(s) and the edge until Ctrl-C
   test [-- <cargo test args>]    provision services and run `cargo test --workspace` against them
   bench <name>...                run benchmarks against a release build (`cargo xtask bench list`)
+  load <suite> [-- <k6 args>]    run loadtests/<suite>.js with k6 against BASE_URL, else against a
+                                 platform it starts (release, dev seed); exits with k6's status
   help                           this text
 
 Environment:
@@ -84,6 +88,10 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
             shutdown::install()?;
             bench::run(&layout, rest)?;
             Ok(ExitCode::SUCCESS)
+        }
+        "load" => {
+            shutdown::install()?;
+            load::run(&layout, rest)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

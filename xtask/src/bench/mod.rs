@@ -2,9 +2,12 @@
 //! a `cargo xtask up`. A benchmark is an entry in [`BENCHMARKS`]; most start a [`harness::Harness`]
 //! (services, release core and edge, dev seed) and drive it with [`wrk`].
 
+mod checkout;
 mod edge_overhead;
 mod harness;
 mod wrk;
+
+pub use harness::Harness;
 
 use anyhow::{Context, Result, bail};
 
@@ -16,13 +19,21 @@ struct Benchmark {
     run: fn(&Layout) -> Result<()>,
 }
 
-/// Future entries: `checkout`, `search`, `embed`, `edge`.
-const BENCHMARKS: &[Benchmark] = &[Benchmark {
-    name: "edge-overhead",
-    about: "GET /products/{id} through the edge vs straight at the core; login under 50 clients \
-            with /healthz latency alongside",
-    run: edge_overhead::run,
-}];
+/// Future entries: `search`, `embed`, `edge`.
+const BENCHMARKS: &[Benchmark] = &[
+    Benchmark {
+        name: "edge-overhead",
+        about: "GET /products/{id} through the edge vs straight at the core; login under 50 clients \
+                with /healthz latency alongside",
+        run: edge_overhead::run,
+    },
+    Benchmark {
+        name: "checkout",
+        about: "add-to-cart + POST /orders by 32 buyers straight at the core (k6), beside pgbench \
+                tpcb-like on the same Postgres",
+        run: checkout::run,
+    },
+];
 
 pub fn run(layout: &Layout, names: &[String]) -> Result<()> {
     if names.is_empty() || names.iter().any(|name| name == "list") {

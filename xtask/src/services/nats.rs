@@ -144,7 +144,7 @@ fn installed_version(binary: &Path) -> Option<String> {
 }
 
 /// Creates `.meridian/venv` (installing python3-venv when Debian's python lacks it); returns its pip.
-fn ensure_venv(layout: &Layout) -> Result<PathBuf> {
+pub(crate) fn ensure_venv(layout: &Layout) -> Result<PathBuf> {
     let venv = layout.venv();
     let pip = venv.join("bin").join("pip");
     if pip.is_file() {
