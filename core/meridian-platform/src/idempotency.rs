@@ -129,16 +129,35 @@ fn replay(status: i16, body: Vec<u8>) -> Response {
         .ok()
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = respond(status, body);
+    response
+        .headers_mut()
+        .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    response
+}
+
+/// A recorded answer, with the content type its status implies: JSON for a success,
+/// problem+json otherwise. The first answer and its replays are built alike.
+pub fn respond(status: StatusCode, body: Vec<u8>) -> Response {
     let content_type = if status.is_success() {
         "application/json"
     } else {
         crate::error::PROBLEM_JSON
     };
     let mut response = (status, body).into_response();
-    let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert("idempotent-replayed", HeaderValue::from_static("true"));
     response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// The status and body of `response`, to record under a key.
+pub async fn recordable(response: Response) -> ApiResult<(StatusCode, Vec<u8>)> {
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((status, bytes.to_vec()))
 }
 
 /// Records the response of a claimed key, in the transaction of the work's effect.

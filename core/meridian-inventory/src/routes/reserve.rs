@@ -1,7 +1,6 @@
 use std::collections::BTreeMap;
 
 use axum::{
-    body::Body,
     extract::State,
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
@@ -86,28 +85,6 @@ fn parse(request: ReserveRequest, state: &InventoryState, home: &str) -> ApiResu
     })
 }
 
-async fn body_bytes(response: Response) -> ApiResult<(StatusCode, Vec<u8>)> {
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok((status, bytes.to_vec()))
-}
-
-fn respond(status: StatusCode, body: Vec<u8>) -> Response {
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        meridian_platform::error::PROBLEM_JSON
-    };
-    (
-        status,
-        [(axum::http::header::CONTENT_TYPE, content_type)],
-        Body::from(body),
-    )
-        .into_response()
-}
-
 /// Holds stock of one region for a while, all items or none (admin, or internal callers).
 /// Requires `Idempotency-Key`: a replay answers what the first request got.
 #[utoipa::path(
@@ -144,7 +121,8 @@ pub async fn reserve(
     let (status, bytes) =
         match reservations::reserve_in(&mut tx, &parsed.region, &parsed.items, parsed.ttl).await {
             Ok(reservation) => {
-                body_bytes((StatusCode::CREATED, Json(reservation)).into_response()).await?
+                idempotency::recordable((StatusCode::CREATED, Json(reservation)).into_response())
+                    .await?
             }
             Err(ReserveError::Short(products)) => {
                 tx.rollback().await?;
@@ -154,7 +132,7 @@ pub async fn reserve(
                     "not enough stock for: {}; nothing was reserved",
                     names.join(", ")
                 ));
-                body_bytes(problem.into_response()).await?
+                idempotency::recordable(problem.into_response()).await?
             }
             Err(ReserveError::Database(error)) => {
                 drop(tx);
@@ -164,5 +142,5 @@ pub async fn reserve(
         };
     idempotency::complete(&mut tx, &scope, &key, status, &bytes).await?;
     tx.commit().await?;
-    Ok(respond(status, bytes))
+    Ok(idempotency::respond(status, bytes))
 }

@@ -1,9 +1,8 @@
 use std::time::Duration;
 
 use axum::{
-    body::Body,
     extract::State,
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use meridian_contracts::{
@@ -15,7 +14,6 @@ use meridian_jetstream::events::orders::OrderPlacedV1;
 use meridian_platform::{
     ApiError, ApiResult,
     auth::Caller,
-    error::PROBLEM_JSON,
     extract::Json,
     idempotency::{self, Claim},
     rpc,
@@ -174,20 +172,6 @@ fn final_response(order: &Order) -> Option<(StatusCode, Vec<u8>)> {
     }
 }
 
-fn respond(status: StatusCode, body: Vec<u8>) -> Response {
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        PROBLEM_JSON
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from(body),
-    )
-        .into_response()
-}
-
 /// Checks out the caller's cart: reserves the stock, charges the payment, confirms the order
 /// and empties the cart. Requires `Idempotency-Key`; a replay answers what the first got.
 #[utoipa::path(
@@ -241,7 +225,7 @@ pub async fn place_order(
             let mut tx = state.pool.begin().await?;
             idempotency::complete(&mut tx, &scope, &key, status, &bytes).await?;
             tx.commit().await?;
-            Ok(respond(status, bytes))
+            Ok(idempotency::respond(status, bytes))
         }
         Ok(None) => {
             // The saga waits on a dependency; it goes on in the background, and a retry with
@@ -257,18 +241,11 @@ pub async fn place_order(
             Err(error)
         }
         Err(error) => {
-            let (status, bytes) = {
-                let response = error.into_response();
-                let status = response.status();
-                let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-                    .await
-                    .map_err(ApiError::internal)?;
-                (status, bytes.to_vec())
-            };
+            let (status, bytes) = idempotency::recordable(error.into_response()).await?;
             let mut tx = state.pool.begin().await?;
             idempotency::complete(&mut tx, &scope, &key, status, &bytes).await?;
             tx.commit().await?;
-            Ok(respond(status, bytes))
+            Ok(idempotency::respond(status, bytes))
         }
     }
 }

@@ -6,13 +6,12 @@ mod refund_payment;
 
 use axum::{
     Router,
-    body::Body,
-    http::{StatusCode, header},
+    http::StatusCode,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use meridian_platform::{ApiError, ApiResult, error::Problem};
+use meridian_platform::{ApiError, ApiResult, error::Problem, idempotency};
 use serde::Serialize;
 use utoipa::OpenApi;
 use uuid::Uuid;
@@ -131,29 +130,12 @@ fn json_bytes(status: StatusCode, body: &impl Serialize) -> ApiResult<(StatusCod
 }
 
 async fn error_bytes(error: ApiError) -> ApiResult<(StatusCode, Vec<u8>)> {
-    let response = error.into_response();
-    let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok((status, bytes.to_vec()))
+    idempotency::recordable(error.into_response()).await
 }
 
-/// A recorded answer, with the content type its status implies (as replays get it).
 fn respond(status: StatusCode, body: Vec<u8>) -> Response {
-    let content_type = if status.is_success() {
-        "application/json"
-    } else {
-        meridian_platform::error::PROBLEM_JSON
-    };
-    (
-        status,
-        [(header::CONTENT_TYPE, content_type)],
-        Body::from(body),
-    )
-        .into_response()
+    idempotency::respond(status, body)
 }
-
 #[derive(OpenApi)]
 #[openapi(
     paths(
