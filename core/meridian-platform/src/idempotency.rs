@@ -49,6 +49,34 @@ pub fn key(headers: &HeaderMap) -> ApiResult<String> {
     Ok(key.to_owned())
 }
 
+/// What every keyed endpoint reads first: the key, the body's fingerprint, and the body as `T`
+/// (a body of the wrong shape is a 422).
+pub fn keyed_request<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: serde_json::Value,
+) -> ApiResult<(String, Vec<u8>, T)> {
+    let key = key(headers)?;
+    let fingerprint = fingerprint(&body);
+    let request =
+        serde_json::from_value(body).map_err(|error| ApiError::field("body", error.to_string()))?;
+    Ok((key, fingerprint, request))
+}
+
+/// The 409 for a key whose first request (a `what`: "request", "charge", ...) is still running.
+pub fn in_flight(what: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "a {what} with this Idempotency-Key is still being processed"
+    ))
+}
+
+/// The 422 for a key used again with another body.
+pub fn key_reused() -> ApiError {
+    ApiError::field(
+        "idempotency_key",
+        "this key was used with a different request body",
+    )
+}
+
 /// The fingerprint of a JSON body, insensitive to key order and white space.
 pub fn fingerprint(body: &serde_json::Value) -> Vec<u8> {
     Sha256::digest(body.to_string().as_bytes()).to_vec()
@@ -111,16 +139,11 @@ pub async fn claim_recorded(
     .fetch_one(pool)
     .await?;
     if stored != fingerprint {
-        return Err(ApiError::field(
-            "idempotency_key",
-            "this key was used with a different request body",
-        ));
+        return Err(key_reused());
     }
     match (status, body) {
         (Some(status), Some(body)) => Ok(Recorded::Completed { status, body }),
-        _ => Err(ApiError::Conflict(
-            "a request with this Idempotency-Key is still being processed".into(),
-        )),
+        _ => Err(in_flight("request")),
     }
 }
 
@@ -151,8 +174,9 @@ pub fn respond(status: StatusCode, body: Vec<u8>) -> Response {
     response
 }
 
-/// The status and body of `response`, to record under a key.
-pub async fn recordable(response: Response) -> ApiResult<(StatusCode, Vec<u8>)> {
+/// The status and body of a response (or an `ApiError`), to record under a key.
+pub async fn recordable(response: impl IntoResponse) -> ApiResult<(StatusCode, Vec<u8>)> {
+    let response = response.into_response();
     let status = response.status();
     let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
         .await

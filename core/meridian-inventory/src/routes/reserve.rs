@@ -106,10 +106,8 @@ pub async fn reserve(
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
     caller.ensure_role(&[Role::Admin])?;
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint(&body);
-    let request: ReserveRequest =
-        serde_json::from_value(body).map_err(|error| ApiError::field("body", error.to_string()))?;
+    let (key, fingerprint, request): (_, _, ReserveRequest) =
+        idempotency::keyed_request(&headers, body)?;
     let parsed = parse(request, &state, &state.region)?;
     let scope = format!("{}:reserve", caller.user_id);
     if let Claim::Replay(response) =

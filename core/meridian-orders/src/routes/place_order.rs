@@ -193,10 +193,8 @@ pub async fn place_order(
     headers: HeaderMap,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint(&body);
-    let request: PlaceOrderRequest =
-        serde_json::from_value(body).map_err(|error| ApiError::field("body", error.to_string()))?;
+    let (key, fingerprint, request): (_, _, PlaceOrderRequest) =
+        idempotency::keyed_request(&headers, body)?;
     if request.payment.method != "card" {
         return Err(ApiError::field("payment.method", "only `card` is accepted"));
     }

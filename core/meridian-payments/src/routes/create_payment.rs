@@ -11,7 +11,7 @@ use meridian_platform::{
 };
 use uuid::Uuid;
 
-use super::{payment_response, respond};
+use super::payment_response;
 use crate::{
     PaymentsState,
     charges::{self, Charged},
@@ -43,10 +43,8 @@ pub async fn create_payment(
     headers: HeaderMap,
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint(&body);
-    let request: PaymentRequest =
-        serde_json::from_value(body).map_err(|error| ApiError::field("body", error.to_string()))?;
+    let (key, fingerprint, request): (_, _, PaymentRequest) =
+        idempotency::keyed_request(&headers, body)?;
     let charge = Charge::try_from(request)?;
     let scope = format!("{}:payments", caller.user_id);
     if let Claim::Replay(response) =
@@ -65,7 +63,7 @@ pub async fn create_payment(
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(respond(status, bytes))
+    Ok(idempotency::respond(status, bytes))
 }
 
 /// Charges under the key derived from the client's, and records the response with the
@@ -90,17 +88,12 @@ async fn charge_and_record(
             return Err(ApiError::unavailable("payment provider", reason));
         }
         Charged::InFlight => {
-            return Err(ApiError::Conflict(
-                "a charge with this Idempotency-Key is still being processed".into(),
-            ));
+            return Err(idempotency::in_flight("charge"));
         }
         // The key's claim was given up after an outage and it came back with another body;
         // it stays bound to the first charge, which a retry may still settle.
         Charged::Mismatch => {
-            return Err(ApiError::field(
-                "idempotency_key",
-                "this key was used with a different request body",
-            ));
+            return Err(idempotency::key_reused());
         }
     };
     idempotency::complete(&mut tx, scope, key, status, &bytes).await?;

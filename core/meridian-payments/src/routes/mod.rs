@@ -7,11 +7,10 @@ mod refund_payment;
 use axum::{
     Router,
     http::StatusCode,
-    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use meridian_platform::{ApiError, ApiResult, error::Problem, idempotency};
+use meridian_platform::{ApiError, ApiResult, error::Problem};
 use serde::Serialize;
 use utoipa::OpenApi;
 use uuid::Uuid;
@@ -129,13 +128,6 @@ fn json_bytes(status: StatusCode, body: &impl Serialize) -> ApiResult<(StatusCod
     ))
 }
 
-async fn error_bytes(error: ApiError) -> ApiResult<(StatusCode, Vec<u8>)> {
-    idempotency::recordable(error.into_response()).await
-}
-
-fn respond(status: StatusCode, body: Vec<u8>) -> Response {
-    idempotency::respond(status, body)
-}
 #[derive(OpenApi)]
 #[openapi(
     paths(

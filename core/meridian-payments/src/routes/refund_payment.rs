@@ -14,7 +14,7 @@ use meridian_platform::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{RefundBody, error_bytes, json_bytes, respond};
+use super::{RefundBody, json_bytes};
 use crate::{
     PaymentsState, domain,
     refunds::{self, Refunded, Refusal},
@@ -55,10 +55,8 @@ pub async fn refund_payment(
     Json(body): Json<serde_json::Value>,
 ) -> ApiResult<Response> {
     caller.ensure_role(&[Role::Admin])?;
-    let key = idempotency::key(&headers)?;
-    let fingerprint = idempotency::fingerprint(&body);
-    let request: RefundRequest =
-        serde_json::from_value(body).map_err(|error| ApiError::field("body", error.to_string()))?;
+    let (key, fingerprint, request): (_, _, RefundRequest) =
+        idempotency::keyed_request(&headers, body)?;
     if let Some(amount) = request.amount {
         Validator::new()
             .check(
@@ -92,7 +90,7 @@ pub async fn refund_payment(
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(respond(status, bytes))
+    Ok(idempotency::respond(status, bytes))
 }
 
 async fn refund_response(refund: &Refund) -> ApiResult<(StatusCode, Vec<u8>)> {
@@ -100,15 +98,13 @@ async fn refund_response(refund: &Refund) -> ApiResult<(StatusCode, Vec<u8>)> {
         Status::Succeeded => json_bytes(StatusCode::CREATED, &RefundBody::from(refund)),
         Status::Failed => {
             let reason = refund.failure_reason.as_deref().unwrap_or("refused");
-            error_bytes(ApiError::field(
+            idempotency::recordable(ApiError::field(
                 "payment",
                 format!("the provider refused the refund: {reason}"),
             ))
             .await
         }
-        Status::Pending => Err(ApiError::Conflict(
-            "a refund with this Idempotency-Key is still being processed".into(),
-        )),
+        Status::Pending => Err(idempotency::in_flight("refund")),
     }
 }
 
@@ -138,24 +134,19 @@ async fn refund_and_record(
         }
         // Nothing changed; the answer is recorded like any other.
         Refunded::Refused(refusal @ Refusal::Exceeds { .. }) => {
-            error_bytes(ApiError::field("amount", refusal.describe())).await?
+            idempotency::recordable(ApiError::field("amount", refusal.describe())).await?
         }
         Refunded::Refused(refusal) => {
-            error_bytes(ApiError::field("payment", refusal.describe())).await?
+            idempotency::recordable(ApiError::field("payment", refusal.describe())).await?
         }
         Refunded::Unavailable(reason) => {
             return Err(ApiError::unavailable("payment provider", reason));
         }
         Refunded::InFlight => {
-            return Err(ApiError::Conflict(
-                "a refund with this Idempotency-Key is still being processed".into(),
-            ));
+            return Err(idempotency::in_flight("refund"));
         }
         Refunded::Mismatch => {
-            return Err(ApiError::field(
-                "idempotency_key",
-                "this key was used with a different request body",
-            ));
+            return Err(idempotency::key_reused());
         }
     };
     idempotency::complete(&mut tx, scope, key, status, &bytes).await?;
