@@ -77,16 +77,9 @@ async fn reserve(pool: &PgPool, request: ReserveRequest) -> Result<ReserveRespon
     let fingerprint =
         idempotency::fingerprint(&serde_json::to_value(&request).map_err(|e| e.to_string())?);
     let key = &request.idempotency_key;
-    match idempotency::claim_recorded(pool, RESERVE_SCOPE, key, &fingerprint)
-        .await
-        .map_err(describe)?
-    {
-        Recorded::Completed { body, .. } => {
-            return serde_json::from_slice(&body).map_err(|e| e.to_string());
-        }
-        Recorded::Proceed => {}
-    }
     let ttl = Duration::seconds(request.ttl_seconds);
+    // One transaction: the stock, the reservation, its event and the recorded answer. A
+    // request that finds the key recorded rolls its own work back and answers the record.
     let outcome = async {
         let mut tx = pool.begin().await?;
         let response = match reservations::reserve_in(&mut tx, &request.region, &items, ttl).await {
@@ -101,22 +94,52 @@ async fn reserve(pool: &PgPool, request: ReserveRequest) -> Result<ReserveRespon
                     product_ids: products.iter().map(Uuid::to_string).collect(),
                 }
             }
-            Err(ReserveError::Database(error)) => return Err(sqlx::Error::Protocol(error)),
+            Err(ReserveError::Database(error)) => return Err(Failed::Database(error)),
         };
-        let body =
-            serde_json::to_vec(&response).map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
-        idempotency::complete(&mut tx, RESERVE_SCOPE, key, http::StatusCode::OK, &body).await?;
-        tx.commit().await?;
-        Ok::<_, sqlx::Error>(response)
+        let body = serde_json::to_vec(&response).map_err(|e| Failed::Database(e.to_string()))?;
+        let recorded = idempotency::record_in(
+            &mut tx,
+            RESERVE_SCOPE,
+            key,
+            &fingerprint,
+            http::StatusCode::OK,
+            &body,
+        )
+        .await
+        .map_err(Failed::Key)?;
+        match recorded {
+            None => {
+                tx.commit().await?;
+                Ok(response)
+            }
+            Some(Recorded::Completed { body, .. }) => {
+                tx.rollback().await?;
+                serde_json::from_slice(&body).map_err(|e| Failed::Database(e.to_string()))
+            }
+            Some(Recorded::Proceed) => Err(Failed::Database("unexpected claim".into())),
+        }
     }
     .await;
     match outcome {
         Ok(response) => Ok(response),
-        Err(error) => {
-            idempotency::abandon(pool, RESERVE_SCOPE, key).await;
+        Err(Failed::Key(error)) => Err(describe(error)),
+        Err(Failed::Database(error)) => {
             tracing::warn!(%error, "inventory.reserve failed");
             Err("unavailable: the inventory database failed".into())
         }
+    }
+}
+
+/// Why a reservation was not answered.
+enum Failed {
+    Database(String),
+    /// The key was reused for another request, or is held by one in flight.
+    Key(ApiError),
+}
+
+impl From<sqlx::Error> for Failed {
+    fn from(error: sqlx::Error) -> Self {
+        Failed::Database(error.to_string())
     }
 }
 

@@ -131,12 +131,62 @@ pub async fn claim_recorded(
     if claimed.rows_affected() == 1 {
         return Ok(Recorded::Proceed);
     }
+    let mut conn = pool.acquire().await?;
+    recorded_before(&mut conn, scope, key, fingerprint).await
+}
+
+/// Records `status` and `body` under a key that nobody claimed, in the transaction of the
+/// work's effect, for internal endpoints whose effect and answer commit together (nothing is
+/// ever in flight in between). `None` when this record stands; otherwise what was recorded
+/// before (or the 409/422 the key deserves), and the caller must roll its transaction back,
+/// effect included. Two concurrent first requests serialize on the key: the second waits for
+/// the first to commit, then finds its record.
+pub async fn record_in(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+    status: StatusCode,
+    body: &[u8],
+) -> ApiResult<Option<Recorded>> {
+    let recorded = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, fingerprint, status, body, completed_at) \
+         VALUES ($1, $2, $3, $4, $5, now()) \
+         ON CONFLICT (scope, key) DO UPDATE SET status = EXCLUDED.status, body = EXCLUDED.body, \
+             claimed_at = now(), completed_at = now() \
+         WHERE idempotency_keys.status IS NULL \
+           AND idempotency_keys.fingerprint = EXCLUDED.fingerprint \
+           AND idempotency_keys.claimed_at < now() - make_interval(secs => $6)",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(fingerprint)
+    .bind(status.as_u16() as i16)
+    .bind(body)
+    .bind(LEASE_S as f64)
+    .execute(&mut *conn)
+    .await?;
+    if recorded.rows_affected() == 1 {
+        return Ok(None);
+    }
+    recorded_before(conn, scope, key, fingerprint)
+        .await
+        .map(Some)
+}
+
+/// What is recorded under a key that another request claimed.
+async fn recorded_before(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> ApiResult<Recorded> {
     let (stored, status, body): (Vec<u8>, Option<i16>, Option<Vec<u8>>) = sqlx::query_as(
         "SELECT fingerprint, status, body FROM idempotency_keys WHERE scope = $1 AND key = $2",
     )
     .bind(scope)
     .bind(key)
-    .fetch_one(pool)
+    .fetch_one(conn)
     .await?;
     if stored != fingerprint {
         return Err(key_reused());

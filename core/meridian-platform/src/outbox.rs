@@ -2,9 +2,14 @@
 //! describes, and a relay publishes it to JetStream afterwards.
 //!
 //! Invariant: a row is marked published only after JetStream acknowledged it (a duplicate
-//! acknowledgement counts: the event is on the stream). A relay that dies between publishing
-//! and marking publishes the rows again, with the same `Nats-Msg-Id`, and JetStream drops the
-//! copies within its duplicate window; so every row reaches the stream exactly once.
+//! acknowledgement counts: the event is on the stream). A relay claims rows for [`CLAIM_S`]
+//! before publishing them, so relays of several replicas never publish the same rows at once;
+//! a relay that dies before marking leaves its claim to expire, and the rows are published
+//! again with the same `Nats-Msg-Id`, which JetStream drops within its duplicate window. So
+//! every row reaches the stream exactly once.
+//!
+//! Cost: one round trip per batch. The marks of a batch ride on the statement that claims the
+//! next one; when no next batch comes, they are written alone after [`MARK_WITHIN`].
 
 use std::time::Duration;
 
@@ -39,19 +44,25 @@ pub async fn enqueue<E: Event>(
     let raw = event
         .into_raw()
         .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    sqlx::query("INSERT INTO outbox (id, event_type, envelope) VALUES ($1, $2, $3)")
-        .bind(raw.id)
-        .bind(&raw.event_type)
-        .bind(sqlx::types::Json(&raw))
-        .execute(&mut *tx)
-        .await?;
-    // Delivered at commit, and only if the transaction commits.
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(channel(schema))
-        .execute(&mut *tx)
-        .await?;
+    // The notification is delivered at commit, and only if the transaction commits.
+    sqlx::query(
+        "WITH row AS (INSERT INTO outbox (id, event_type, envelope) VALUES ($1, $2, $3) \
+         RETURNING id) SELECT pg_notify($4, '') FROM row",
+    )
+    .bind(raw.id)
+    .bind(&raw.event_type)
+    .bind(sqlx::types::Json(&raw))
+    .bind(channel(schema))
+    .execute(&mut *tx)
+    .await?;
     Ok(raw.id)
 }
+
+/// How long a relay owns the rows it claimed: longer than a batch takes to publish. Should a
+/// batch take longer, another relay publishes it again, and JetStream drops the duplicates.
+pub const CLAIM_S: i64 = 3;
+/// How long acknowledged rows may wait for their mark when no new rows come.
+const MARK_WITHIN: Duration = Duration::from_millis(100);
 
 /// Publishes one service's outbox to JetStream.
 #[derive(Clone)]
@@ -66,6 +77,7 @@ pub struct Relay {
 #[derive(sqlx::FromRow)]
 struct Row {
     id: Uuid,
+    seq: i64,
     event_type: String,
     envelope: sqlx::types::Json<RawEnvelope>,
 }
@@ -76,7 +88,18 @@ impl Relay {
     pub async fn run(self, shutdown: CancellationToken) {
         let mut listener = match PgListener::connect_with(&self.pool).await {
             Ok(mut listener) => match listener.listen(&channel(&self.schema)).await {
-                Ok(()) => Some(listener),
+                Ok(()) => {
+                    // The relay's own round trips run on this connection too. Its marks and
+                    // claims need no flush to disk: one lost in a crash only means that rows
+                    // are published again, and JetStream drops the copies.
+                    if let Err(error) = sqlx::query("SET synchronous_commit = off")
+                        .execute(&mut listener)
+                        .await
+                    {
+                        tracing::warn!(%error, "outbox relay commits synchronously");
+                    }
+                    Some(listener)
+                }
                 Err(error) => {
                     tracing::warn!(%error, "outbox relay polls without LISTEN");
                     None
@@ -87,59 +110,115 @@ impl Relay {
                 None
             }
         };
+        // Acknowledged by JetStream, not yet marked.
+        let mut acknowledged: Vec<Uuid> = Vec::new();
         loop {
-            let published = match self.publish_batch().await {
-                Ok(published) => published,
+            let round = match listener.as_mut() {
+                Some(listener) => self.round(listener, &acknowledged).await,
+                None => self.round(&self.pool, &acknowledged).await,
+            };
+            let claimed = match round {
+                Ok(claimed) => {
+                    acknowledged.clear();
+                    claimed
+                }
                 Err(error) => {
-                    tracing::warn!(schema = %self.schema, %error, "outbox relay batch failed");
-                    0
+                    tracing::warn!(schema = %self.schema, %error, "outbox relay round failed");
+                    Vec::new()
                 }
             };
-            if published as i64 == self.batch_size {
+            let full = claimed.len() as i64 == self.batch_size;
+            let published = self.publish(&claimed).await;
+            if published.len() < claimed.len() {
+                // JetStream refused or timed out: let the rows go, to be retried shortly.
+                self.release(&claimed, &published).await;
+            }
+            acknowledged.extend(published);
+            if full {
                 continue;
             }
+            let pause = if acknowledged.is_empty() {
+                Duration::from_secs(1)
+            } else {
+                MARK_WITHIN
+            };
             let wake = async {
                 match listener.as_mut() {
                     Some(listener) => {
-                        let _ = tokio::time::timeout(Duration::from_secs(1), listener.recv()).await;
+                        let _ = tokio::time::timeout(pause, listener.recv()).await;
                     }
-                    None => tokio::time::sleep(Duration::from_secs(1)).await,
+                    None => tokio::time::sleep(pause).await,
                 }
             };
             tokio::select! {
-                () = shutdown.cancelled() => return,
+                () = shutdown.cancelled() => {
+                    if !acknowledged.is_empty() {
+                        let _ = self.mark(&acknowledged).await;
+                    }
+                    return;
+                }
                 () = wake => {}
             }
         }
     }
 
-    /// Publishes the oldest unpublished rows and marks those JetStream acknowledged.
-    ///
-    /// The rows stay locked (`FOR UPDATE SKIP LOCKED`) until the marks commit, so relays of
-    /// several replicas never publish the same rows at once.
-    pub async fn publish_batch(&self) -> anyhow::Result<usize> {
-        let mut tx = self.pool.begin().await?;
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, event_type, envelope FROM outbox WHERE published_at IS NULL \
-             ORDER BY seq LIMIT $1 FOR UPDATE SKIP LOCKED",
+    /// One round trip: marks `acknowledged` published and claims the next batch of unclaimed
+    /// rows, in `seq` order.
+    async fn round<'e>(
+        &self,
+        executor: impl sqlx::PgExecutor<'e>,
+        acknowledged: &[Uuid],
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "WITH marked AS (UPDATE outbox SET published_at = now() WHERE id = ANY($1)) \
+             UPDATE outbox SET claimed_until = now() + make_interval(secs => $3) \
+             WHERE id IN (SELECT id FROM outbox WHERE published_at IS NULL \
+                 AND claimed_until < now() ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id, seq, event_type, envelope",
         )
+        .bind(acknowledged)
         .bind(self.batch_size)
-        .fetch_all(&mut *tx)
+        .bind(CLAIM_S as f64)
+        .fetch_all(executor)
         .await?;
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let acknowledged = self.publish(&rows).await;
+        rows.sort_unstable_by_key(|row| row.seq);
         if !acknowledged.is_empty() {
-            sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
-                .bind(&acknowledged)
-                .execute(&mut *tx)
-                .await?;
+            metrics::counter!("outbox_published_total", "schema" => self.schema.clone())
+                .increment(acknowledged.len() as u64);
         }
-        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// Gives back the claims of the rows that were not published.
+    async fn release(&self, claimed: &[Row], published: &[Uuid]) {
+        let unpublished: Vec<Uuid> = claimed
+            .iter()
+            .map(|row| row.id)
+            .filter(|id| !published.contains(id))
+            .collect();
+        let released = sqlx::query(
+            "UPDATE outbox SET claimed_until = '-infinity' WHERE id = ANY($1) \
+             AND published_at IS NULL",
+        )
+        .bind(&unpublished)
+        .execute(&self.pool)
+        .await;
+        if let Err(error) = released {
+            tracing::warn!(%error, "releasing outbox claims failed; they expire on their own");
+        }
+    }
+
+    async fn mark(&self, acknowledged: &[Uuid]) -> Result<(), sqlx::Error> {
+        if acknowledged.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("UPDATE outbox SET published_at = now() WHERE id = ANY($1)")
+            .bind(acknowledged)
+            .execute(&self.pool)
+            .await?;
         metrics::counter!("outbox_published_total", "schema" => self.schema.clone())
             .increment(acknowledged.len() as u64);
-        Ok(acknowledged.len())
+        Ok(())
     }
 
     /// Sends every row without waiting, then collects the acknowledgements; returns the ids

@@ -110,7 +110,7 @@ impl Settings {
             ops_addr: parse("MERIDIAN_OPS_ADDR", "127.0.0.1:9181")?,
             database_url: get(
                 "DATABASE_URL",
-                "postgres://meridian:meridian@127.0.0.1:5432/meridian",
+                "postgres://meridian:meridian@127.0.0.1:5432/meridian?sslmode=disable",
             ),
             redis_url: get("REDIS_URL", "redis://127.0.0.1:6379"),
             nats_url: get("NATS_URL", "nats://127.0.0.1:14222"),

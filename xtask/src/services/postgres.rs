@@ -10,7 +10,7 @@ use super::{ServiceUrl, port_open, wait_until};
 use crate::apt::{self, Need};
 use crate::cmd;
 
-pub const LOCAL_URL: &str = "postgres://meridian:meridian@127.0.0.1:5432/meridian";
+pub const LOCAL_URL: &str = "postgres://meridian:meridian@127.0.0.1:5432/meridian?sslmode=disable";
 const PORT: u16 = 5432;
 /// Integration tests create their databases with this prefix; `cargo xtask test` drops leftovers.
 const TEST_DATABASE_PREFIX: &str = "meridian_test_";

@@ -14,8 +14,9 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The server URL of `DATABASE_URL` (or the default), and that URL with another database.
 fn database_urls() -> (String, impl Fn(&str) -> String) {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://meridian:meridian@127.0.0.1:5432/meridian".into());
+    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        "postgres://meridian:meridian@127.0.0.1:5432/meridian?sslmode=disable".into()
+    });
     let (base, query) = match admin.split_once('?') {
         Some((base, query)) => (base.to_owned(), format!("?{query}")),
         None => (admin.clone(), String::new()),
