@@ -2,13 +2,13 @@
 //!
 //! - [`store`]: orders, their lines and status history, as plain SQL functions.
 //! - [`saga`]: the checkout saga (reserve → charge → confirm → clear the cart, with
-//!   compensation), persisted step by step and resumed after a crash.
+//!   compensation), recorded at checkpoints and resumed after a crash.
 //! - [`routes`]: one file per action.
 //!
 //! Invariant: every remote effect of the saga is requested with a key derived from the order
-//! id and the step, and every service answering it is idempotent by that key; the step's
-//! outcome and the move to the next step are one guarded UPDATE. So a crash between any two
-//! instructions neither repeats an effect nor loses one.
+//! id and the step, and every service answering it is idempotent by that key; progress is
+//! recorded by guarded checkpoints, and a resumed order replays the steps since its last one.
+//! So a crash between any two instructions neither repeats an effect nor loses one.
 
 pub mod routes;
 pub mod saga;

@@ -1,13 +1,22 @@
 //! The checkout saga: reserve (compensable) → charge (the pivot) → confirm (retried) → clear
 //! the cart; a declined charge releases the reservation, a shortage cancels the order.
 //!
-//! Each step calls one idempotent remote endpoint with the key `<order id>:<step>` and then
-//! records its outcome together with the next step (`UPDATE ... WHERE saga_step = <step>`).
+//! Each step calls one idempotent remote endpoint with the key `<order id>:<step>`: asked
+//! again, the endpoint answers what it answered the first time, and acts no second time.
+//! That is what lets the driver run the steps in memory and record their outcomes only when
+//! the saga ends or must wait (a *checkpoint*: one `UPDATE ... WHERE saga_step = <the step
+//! recorded before>`, with the status history and the events), instead of one transaction
+//! per step. A driver that dies between checkpoints leaves the order at its last recorded
+//! step; whoever resumes it replays the steps since, and the endpoints answer as before.
+//!
 //! One process at a time drives an order: it holds a lease (`lease_until`); a process that
 //! dies loses its lease after [`LEASE_S`] and the resumer of any replica picks the order up.
+//! Should a driver outlive its lease, the guarded checkpoint lets only one record.
 
 use std::time::Duration;
 
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use meridian_contracts::{
     cart::{ClearCart, ClearCartRequest},
     inventory::{
@@ -17,14 +26,14 @@ use meridian_contracts::{
 };
 use meridian_jetstream::{
     Naming,
-    events::orders::{OrderCancelledV1, OrderConfirmedV1},
+    events::orders::{OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1},
 };
-use meridian_platform::rpc;
+use meridian_platform::{idempotency, rpc};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::store::{self, OrderRow};
+use crate::store::{self, ItemRow, NewOrder, Order, OrderRow};
 
 /// How long a driver owns an order before another may take over.
 pub const LEASE_S: i64 = 30;
@@ -66,114 +75,267 @@ pub enum Driven {
     Busy,
 }
 
+/// A drive's result: where it left the order and, unless another driver holds it, the order
+/// as recorded.
+pub struct Drove {
+    pub driven: Driven,
+    pub order: Option<Order>,
+    /// The response recorded under the [`Completion`]'s key, in the checkpoint's transaction.
+    pub completed: Option<Answer>,
+}
+
+/// A recorded HTTP answer: status and body.
+pub type Answer = (StatusCode, Vec<u8>);
+
+/// An `Idempotency-Key` to complete in the checkpoint that gives the order a final answer:
+/// the response and the saga's record then commit together.
+pub struct Completion<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    /// The response for the order as recorded, or `None` while it has no final answer.
+    pub respond: fn(&Order) -> Option<Answer>,
+}
+
+/// An event the steps decided on, emitted by the checkpoint that records them.
+enum Emit {
+    Cancelled(OrderCancelledV1),
+    Confirmed(OrderConfirmedV1),
+}
+
+/// An order in the hands of a driver: as recorded, and as the steps since have left it.
+struct Run {
+    row: OrderRow,
+    items: Vec<ItemRow>,
+    /// `saga_step` as the database holds it: the checkpoint's guard.
+    recorded_step: String,
+    history: Vec<(String, DateTime<Utc>)>,
+    emits: Vec<Emit>,
+}
+
+impl Run {
+    /// Moves the order to step `to`, optionally into `status`.
+    fn advance(&mut self, to: &str, status: Option<&str>) {
+        to.clone_into(&mut self.row.saga_step);
+        self.row.attempts = 0;
+        if let Some(status) = status {
+            status.clone_into(&mut self.row.status);
+            self.history.push((status.to_owned(), Utc::now()));
+        }
+    }
+}
+
 enum Step {
     Next,
     Retry(String),
 }
 
 impl Saga {
+    /// Creates `order` (with its `OrderPlaced` event), leased to this caller, and drives it.
+    pub async fn start(
+        &self,
+        order: &NewOrder,
+        completion: Option<&Completion<'_>>,
+    ) -> Result<Drove, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        let row = store::insert(&mut tx, order, LEASE_S).await?;
+        let event = OrderPlacedV1 {
+            order_id: order.id,
+            user_id: order.user_id,
+            region: order.region.clone(),
+            currency: order.currency.clone(),
+            total_amount: row.total,
+            lines: store::lines(&order.items),
+        };
+        store::emit(&mut tx, &order.region, order.id, 1, event).await?;
+        tx.commit().await?;
+        let run = Run {
+            recorded_step: row.saga_step.clone(),
+            row,
+            items: order.items.clone(),
+            history: Vec::new(),
+            emits: Vec::new(),
+        };
+        self.run(run, completion).await
+    }
+
     /// Drives `order_id` until the saga ends or a step must wait.
-    pub async fn drive(&self, order_id: Uuid) -> Result<Driven, sqlx::Error> {
-        let leased = sqlx::query(
+    pub async fn drive(
+        &self,
+        order_id: Uuid,
+        completion: Option<&Completion<'_>>,
+    ) -> Result<Drove, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let leased: Option<OrderRow> = sqlx::query_as(
             "UPDATE orders SET lease_until = now() + make_interval(secs => $2) \
-             WHERE id = $1 AND saga_step <> 'done' AND lease_until < now()",
+             WHERE id = $1 AND saga_step <> 'done' AND lease_until < now() RETURNING *",
         )
         .bind(order_id)
         .bind(LEASE_S as f64)
-        .execute(&self.pool)
+        .fetch_optional(&mut *conn)
         .await?;
-        if leased.rows_affected() == 0 {
-            let done: Option<String> =
-                sqlx::query_scalar("SELECT saga_step FROM orders WHERE id = $1")
-                    .bind(order_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-            return Ok(if done.as_deref() == Some("done") {
+        let Some(row) = leased else {
+            // Finished, or driven by someone else right now.
+            let Some(row) = store::row(&mut conn, order_id).await? else {
+                return Ok(Drove {
+                    driven: Driven::Finished,
+                    order: None,
+                    completed: None,
+                });
+            };
+            let driven = if row.saga_step == "done" {
                 Driven::Finished
             } else {
                 Driven::Busy
-            });
-        }
-        let outcome = loop {
-            let mut conn = self.pool.acquire().await?;
-            let Some(order) = store::row(&mut conn, order_id).await? else {
-                break Driven::Finished;
             };
-            drop(conn);
-            if order.saga_step == "done" {
-                break Driven::Finished;
+            let items = store::items(&mut conn, order_id).await?;
+            return Ok(Drove {
+                driven,
+                order: Some(row.into_order(items)),
+                completed: None,
+            });
+        };
+        let items = store::items(&mut conn, order_id).await?;
+        drop(conn);
+        let run = Run {
+            recorded_step: row.saga_step.clone(),
+            row,
+            items,
+            history: Vec::new(),
+            emits: Vec::new(),
+        };
+        self.run(run, completion).await
+    }
+
+    /// Runs the steps of a leased order in memory, then records where they left it.
+    async fn run(
+        &self,
+        mut run: Run,
+        completion: Option<&Completion<'_>>,
+    ) -> Result<Drove, sqlx::Error> {
+        let mut retry = None;
+        while run.row.saga_step != "done" {
+            if let Step::Retry(reason) = self.step(&mut run).await {
+                retry = Some(reason);
+                break;
             }
-            match self.step(&order).await? {
-                Step::Next => continue,
-                Step::Retry(reason) => {
-                    let backoff = (1i64 << order.attempts.clamp(0, 6)).min(MAX_BACKOFF_S);
-                    sqlx::query(
-                        "UPDATE orders SET attempts = attempts + 1, \
-                         next_attempt_at = now() + make_interval(secs => $2) WHERE id = $1",
-                    )
-                    .bind(order_id)
-                    .bind(backoff as f64)
-                    .execute(&self.pool)
-                    .await?;
-                    break Driven::Postponed(reason);
+        }
+        let backoff = retry.as_ref().map(|_| {
+            run.row.attempts += 1;
+            (1i64 << (run.row.attempts - 1).clamp(0, 6)).min(MAX_BACKOFF_S)
+        });
+        let Some(completed) = self.checkpoint(&run, backoff, completion).await? else {
+            // Another driver recorded first (this one outlived its lease): its record stands.
+            let mut conn = self.pool.acquire().await?;
+            let order = store::order(&mut conn, run.row.id).await?;
+            return Ok(Drove {
+                driven: Driven::Busy,
+                order,
+                completed: None,
+            });
+        };
+        let (order, completed) = completed;
+        Ok(Drove {
+            driven: retry.map_or(Driven::Finished, Driven::Postponed),
+            order: Some(order),
+            completed,
+        })
+    }
+
+    /// Records the run in one transaction guarded by the step recorded before, releasing the
+    /// lease; `backoff` schedules the next attempt of a postponed step. `None` if another
+    /// driver moved the order meanwhile.
+    async fn checkpoint(
+        &self,
+        run: &Run,
+        backoff: Option<i64>,
+        completion: Option<&Completion<'_>>,
+    ) -> Result<Option<(Order, Option<Answer>)>, sqlx::Error> {
+        let row = &run.row;
+        let mut tx = self.pool.begin().await?;
+        let (statuses, times): (Vec<&str>, Vec<DateTime<Utc>>) =
+            run.history.iter().map(|(s, at)| (s.as_str(), *at)).unzip();
+        let updated_at: Option<DateTime<Utc>> = sqlx::query_scalar(
+            "WITH moved AS ( \
+                 UPDATE orders SET saga_step = $3, status = $4, reservation_id = $5, \
+                     payment_id = $6, failure_reason = $7, payment_token = $8, attempts = $9, \
+                     next_attempt_at = CASE WHEN $10::float8 IS NULL THEN next_attempt_at \
+                         ELSE now() + make_interval(secs => $10) END, \
+                     lease_until = '-infinity', \
+                     updated_at = CASE WHEN saga_step = $3 THEN updated_at ELSE now() END \
+                 WHERE id = $1 AND saga_step = $2 RETURNING updated_at), \
+             history AS ( \
+                 INSERT INTO order_status_history (order_id, status, at) \
+                 SELECT $1, * FROM unnest($11::text[], $12::timestamptz[]) \
+                 WHERE EXISTS (SELECT 1 FROM moved)) \
+             SELECT updated_at FROM moved",
+        )
+        .bind(row.id)
+        .bind(&run.recorded_step)
+        .bind(&row.saga_step)
+        .bind(&row.status)
+        .bind(row.reservation_id)
+        .bind(row.payment_id)
+        .bind(&row.failure_reason)
+        .bind(&row.payment_token)
+        .bind(row.attempts)
+        .bind(backoff.map(|s| s as f64))
+        .bind(&statuses)
+        .bind(&times)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(updated_at) = updated_at else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        for emit in &run.emits {
+            match emit {
+                Emit::Cancelled(event) => {
+                    store::emit(&mut tx, &row.region, row.id, 2, event.clone()).await?;
+                }
+                Emit::Confirmed(event) => {
+                    store::emit(&mut tx, &row.region, row.id, 3, event.clone()).await?;
                 }
             }
+        }
+        let mut recorded = row.clone();
+        recorded.updated_at = updated_at;
+        let order = recorded.into_order(run.items.clone());
+        let completed = match completion {
+            Some(completion) => match (completion.respond)(&order) {
+                Some((status, body)) => {
+                    idempotency::complete(&mut tx, completion.scope, completion.key, status, &body)
+                        .await?;
+                    Some((status, body))
+                }
+                None => None,
+            },
+            None => None,
         };
-        sqlx::query("UPDATE orders SET lease_until = '-infinity' WHERE id = $1")
-            .bind(order_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(outcome)
+        tx.commit().await?;
+        Ok(Some((order, completed)))
     }
 
-    async fn step(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
-        match order.saga_step.as_str() {
-            "reserve" => self.reserve(order).await,
-            "charge" => self.charge(order).await,
-            "confirm" => self.confirm(order).await,
-            "release" => self.release(order).await,
-            "clear_cart" => self.clear_cart(order).await,
-            "restock" => self.restock(order).await,
-            "refund" => self.refund(order).await,
+    async fn step(&self, run: &mut Run) -> Step {
+        match run.row.saga_step.as_str() {
+            "reserve" => self.reserve(run).await,
+            "charge" => self.charge(run).await,
+            "confirm" => self.confirm(run).await,
+            "release" => self.settle_then(run, SettleAction::Release, "done").await,
+            "clear_cart" => self.clear_cart(run).await,
+            "restock" => self.settle_then(run, SettleAction::Restock, "refund").await,
+            "refund" => self.refund(run).await,
             other => {
-                tracing::error!(order_id = %order.id, step = other, "unknown saga step");
-                Ok(Step::Retry(format!("unknown step {other}")))
+                tracing::error!(order_id = %run.row.id, step = other, "unknown saga step");
+                Step::Retry(format!("unknown step {other}"))
             }
         }
     }
 
-    /// Moves the order from `from` to `to`, optionally into `status`; false if another
-    /// driver moved it first.
-    async fn advance(
-        &self,
-        tx: &mut sqlx::PgConnection,
-        order: &OrderRow,
-        to: &str,
-        status: Option<&str>,
-    ) -> Result<bool, sqlx::Error> {
-        let moved = sqlx::query(
-            "UPDATE orders SET saga_step = $3, status = COALESCE($4, status), attempts = 0, \
-             updated_at = now() WHERE id = $1 AND saga_step = $2",
-        )
-        .bind(order.id)
-        .bind(&order.saga_step)
-        .bind(to)
-        .bind(status)
-        .execute(&mut *tx)
-        .await?;
-        if let Some(status) = status {
-            store::record_status(tx, order.id, status).await?;
-        }
-        Ok(moved.rows_affected() == 1)
-    }
-
-    async fn reserve(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
-        let mut conn = self.pool.acquire().await?;
-        let items = store::items(&mut conn, order.id).await?;
-        drop(conn);
+    async fn reserve(&self, run: &mut Run) -> Step {
         let request = ReserveRequest {
-            region: order.region.clone(),
-            items: items
+            region: run.row.region.clone(),
+            items: run
+                .items
                 .iter()
                 .map(|i| ReserveItem {
                     product_id: i.product_id.to_string(),
@@ -181,229 +343,154 @@ impl Saga {
                 })
                 .collect(),
             ttl_seconds: RESERVATION_TTL_S,
-            idempotency_key: format!("{}:reserve", order.id),
+            idempotency_key: format!("{}:reserve", run.row.id),
         };
         let answer =
             match rpc::call::<Reserve>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await {
                 Ok(answer) => answer,
-                Err(error) => return Ok(Step::Retry(error.to_string())),
+                Err(error) => return Step::Retry(error.to_string()),
             };
         crash_point("after_reserve");
-        let mut tx = self.pool.begin().await?;
         match answer {
             ReserveResponse::Reserved { reservation_id, .. } => {
-                let reservation_id = Uuid::parse_str(&reservation_id).ok();
-                sqlx::query("UPDATE orders SET reservation_id = $2 WHERE id = $1")
-                    .bind(order.id)
-                    .bind(reservation_id)
-                    .execute(&mut *tx)
-                    .await?;
-                self.advance(&mut tx, order, "charge", Some("reserved"))
-                    .await?;
+                run.row.reservation_id = Uuid::parse_str(&reservation_id).ok();
+                run.advance("charge", Some("reserved"));
             }
             ReserveResponse::Short { product_ids } => {
                 let reason = format!("out_of_stock: {}", product_ids.join(", "));
-                sqlx::query(
-                    "UPDATE orders SET failure_reason = $2, payment_token = NULL WHERE id = $1",
-                )
-                .bind(order.id)
-                .bind(&reason)
-                .execute(&mut *tx)
-                .await?;
-                if self
-                    .advance(&mut tx, order, "done", Some("cancelled"))
-                    .await?
-                {
-                    let event = OrderCancelledV1 {
-                        order_id: order.id,
-                        user_id: order.user_id,
-                        reason,
-                    };
-                    store::emit(&mut tx, &order.region, order.id, 2, event).await?;
-                }
+                run.row.failure_reason = Some(reason.clone());
+                run.row.payment_token = None;
+                run.advance("done", Some("cancelled"));
+                run.emits.push(Emit::Cancelled(OrderCancelledV1 {
+                    order_id: run.row.id,
+                    user_id: run.row.user_id,
+                    reason,
+                }));
             }
         }
-        tx.commit().await?;
-        Ok(Step::Next)
+        Step::Next
     }
 
-    async fn charge(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+    async fn charge(&self, run: &mut Run) -> Step {
         let request = ChargeRequest {
-            order_id: order.id.to_string(),
-            amount: order.total,
-            currency: order.currency.clone(),
-            token: order.payment_token.clone().unwrap_or_default(),
-            idempotency_key: format!("{}:charge", order.id),
+            order_id: run.row.id.to_string(),
+            amount: run.row.total,
+            currency: run.row.currency.clone(),
+            token: run.row.payment_token.clone().unwrap_or_default(),
+            idempotency_key: format!("{}:charge", run.row.id),
         };
         let answer =
             match rpc::call::<Charge>(&self.nats, &self.naming, &request, Duration::from_secs(10))
                 .await
             {
                 Ok(answer) => answer,
-                Err(error) => return Ok(Step::Retry(error.to_string())),
+                Err(error) => return Step::Retry(error.to_string()),
             };
         crash_point("after_charge");
-        let mut tx = self.pool.begin().await?;
         match answer {
             ChargeResponse::Succeeded { payment_id } => {
-                sqlx::query("UPDATE orders SET payment_id = $2 WHERE id = $1")
-                    .bind(order.id)
-                    .bind(Uuid::parse_str(&payment_id).ok())
-                    .execute(&mut *tx)
-                    .await?;
-                self.advance(&mut tx, order, "confirm", Some("paid"))
-                    .await?;
+                run.row.payment_id = Uuid::parse_str(&payment_id).ok();
+                run.advance("confirm", Some("paid"));
             }
             ChargeResponse::Declined { payment_id, reason } => {
-                sqlx::query(
-                    "UPDATE orders SET payment_id = $2, failure_reason = $3, payment_token = NULL \
-                     WHERE id = $1",
-                )
-                .bind(order.id)
-                .bind(Uuid::parse_str(&payment_id).ok())
-                .bind(format!("payment_declined: {reason}"))
-                .execute(&mut *tx)
-                .await?;
-                self.advance(&mut tx, order, "release", Some("payment_failed"))
-                    .await?;
+                run.row.payment_id = Uuid::parse_str(&payment_id).ok();
+                run.row.failure_reason = Some(format!("payment_declined: {reason}"));
+                run.row.payment_token = None;
+                run.advance("release", Some("payment_failed"));
             }
-            ChargeResponse::Unavailable { reason } => return Ok(Step::Retry(reason)),
+            ChargeResponse::Unavailable { reason } => return Step::Retry(reason),
         }
-        tx.commit().await?;
-        Ok(Step::Next)
+        Step::Next
     }
 
-    async fn settle(
-        &self,
-        order: &OrderRow,
-        action: SettleAction,
-    ) -> Result<Option<String>, sqlx::Error> {
-        let Some(reservation_id) = order.reservation_id else {
-            return Ok(Some("not_found".into()));
+    /// Settles the order's reservation; `None` if the inventory did not answer.
+    async fn settle(&self, run: &Run, action: SettleAction) -> Option<String> {
+        let Some(reservation_id) = run.row.reservation_id else {
+            return Some("not_found".into());
         };
         let request = SettleRequest {
             reservation_id: reservation_id.to_string(),
             action,
         };
-        Ok(
-            rpc::call::<Settle>(&self.nats, &self.naming, &request, STEP_TIMEOUT)
-                .await
-                .ok()
-                .map(|answer| answer.status),
-        )
+        rpc::call::<Settle>(&self.nats, &self.naming, &request, STEP_TIMEOUT)
+            .await
+            .ok()
+            .map(|answer| answer.status)
     }
 
-    async fn confirm(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+    async fn confirm(&self, run: &mut Run) -> Step {
         crash_point("before_confirm");
-        let Some(status) = self.settle(order, SettleAction::Confirm).await? else {
-            return Ok(Step::Retry("inventory unavailable".into()));
+        let Some(status) = self.settle(run, SettleAction::Confirm).await else {
+            return Step::Retry("inventory unavailable".into());
         };
-        let mut tx = self.pool.begin().await?;
         if status == "confirmed" {
-            sqlx::query("UPDATE orders SET payment_token = NULL WHERE id = $1")
-                .bind(order.id)
-                .execute(&mut *tx)
-                .await?;
-            if self
-                .advance(&mut tx, order, "clear_cart", Some("confirmed"))
-                .await?
-            {
-                let items = store::items(&mut tx, order.id).await?;
-                let event = OrderConfirmedV1 {
-                    order_id: order.id,
-                    user_id: order.user_id,
-                    region: order.region.clone(),
-                    lines: store::lines(&items),
-                };
-                store::emit(&mut tx, &order.region, order.id, 3, event).await?;
-            }
+            run.row.payment_token = None;
+            run.advance("clear_cart", Some("confirmed"));
+            run.emits.push(Emit::Confirmed(OrderConfirmedV1 {
+                order_id: run.row.id,
+                user_id: run.row.user_id,
+                region: run.row.region.clone(),
+                lines: store::lines(&run.items),
+            }));
         } else {
             // The reservation ran out before the payment was confirmed: the units may be sold
             // to someone else. Leave the order paid and flagged; refunds come with cancellation.
-            tracing::error!(order_id = %order.id, %status, "a paid order lost its reservation");
-            sqlx::query("UPDATE orders SET failure_reason = 'reservation_lost' WHERE id = $1")
-                .bind(order.id)
-                .execute(&mut *tx)
-                .await?;
-            self.advance(&mut tx, order, "done", None).await?;
+            tracing::error!(order_id = %run.row.id, %status, "a paid order lost its reservation");
+            run.row.failure_reason = Some("reservation_lost".into());
+            run.advance("done", None);
         }
-        tx.commit().await?;
-        Ok(Step::Next)
+        Step::Next
     }
 
-    async fn release(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
-        if self.settle(order, SettleAction::Release).await?.is_none() {
-            return Ok(Step::Retry("inventory unavailable".into()));
+    /// Releases (after a declined payment) or restocks (after a cancellation), then goes on to
+    /// `then`.
+    async fn settle_then(&self, run: &mut Run, action: SettleAction, then: &str) -> Step {
+        if self.settle(run, action).await.is_none() {
+            return Step::Retry("inventory unavailable".into());
         }
-        let mut tx = self.pool.begin().await?;
-        self.advance(&mut tx, order, "done", None).await?;
-        tx.commit().await?;
-        Ok(Step::Next)
-    }
-
-    /// After a cancellation: the sold units go back on sale.
-    async fn restock(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
-        if self.settle(order, SettleAction::Restock).await?.is_none() {
-            return Ok(Step::Retry("inventory unavailable".into()));
-        }
-        let mut tx = self.pool.begin().await?;
-        self.advance(&mut tx, order, "refund", None).await?;
-        tx.commit().await?;
-        Ok(Step::Next)
+        run.advance(then, None);
+        Step::Next
     }
 
     /// After a cancellation: the payment is refunded in full.
-    async fn refund(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
-        let Some(payment_id) = order.payment_id else {
-            let mut tx = self.pool.begin().await?;
-            self.advance(&mut tx, order, "done", None).await?;
-            tx.commit().await?;
-            return Ok(Step::Next);
+    async fn refund(&self, run: &mut Run) -> Step {
+        let Some(payment_id) = run.row.payment_id else {
+            run.advance("done", None);
+            return Step::Next;
         };
         let request = RefundRequest {
             payment_id: payment_id.to_string(),
             amount: None,
-            idempotency_key: format!("{}:refund", order.id),
+            idempotency_key: format!("{}:refund", run.row.id),
         };
         let answer =
             match rpc::call::<Refund>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await {
                 Ok(answer) => answer,
-                Err(error) => return Ok(Step::Retry(error.to_string())),
+                Err(error) => return Step::Retry(error.to_string()),
             };
-        let mut tx = self.pool.begin().await?;
         match answer {
-            RefundResponse::Refunded { .. } => {
-                self.advance(&mut tx, order, "done", Some("refunded"))
-                    .await?;
-            }
+            RefundResponse::Refunded { .. } => run.advance("done", Some("refunded")),
             RefundResponse::Refused { reason } => {
-                tracing::error!(order_id = %order.id, %reason, "the refund of a cancelled order was refused");
-                sqlx::query("UPDATE orders SET failure_reason = $2 WHERE id = $1")
-                    .bind(order.id)
-                    .bind(format!("refund_refused: {reason}"))
-                    .execute(&mut *tx)
-                    .await?;
-                self.advance(&mut tx, order, "done", None).await?;
+                tracing::error!(order_id = %run.row.id, %reason, "the refund of a cancelled order was refused");
+                run.row.failure_reason = Some(format!("refund_refused: {reason}"));
+                run.advance("done", None);
             }
-            RefundResponse::Unavailable { reason } => return Ok(Step::Retry(reason)),
+            RefundResponse::Unavailable { reason } => return Step::Retry(reason),
         }
-        tx.commit().await?;
-        Ok(Step::Next)
+        Step::Next
     }
 
-    async fn clear_cart(&self, order: &OrderRow) -> Result<Step, sqlx::Error> {
+    async fn clear_cart(&self, run: &mut Run) -> Step {
         let request = ClearCartRequest {
-            user_id: order.user_id.to_string(),
+            user_id: run.row.user_id.to_string(),
         };
         if let Err(error) =
             rpc::call::<ClearCart>(&self.nats, &self.naming, &request, STEP_TIMEOUT).await
         {
-            return Ok(Step::Retry(error.to_string()));
+            return Step::Retry(error.to_string());
         }
-        let mut tx = self.pool.begin().await?;
-        self.advance(&mut tx, order, "done", None).await?;
-        tx.commit().await?;
-        Ok(Step::Next)
+        run.advance("done", None);
+        Step::Next
     }
 
     /// Drives every order whose saga waits (after a crash or a postponed step), every second.
@@ -428,8 +515,11 @@ impl Saga {
                     }
                 };
                 for order_id in due {
-                    match self.drive(order_id).await {
-                        Ok(Driven::Postponed(reason)) => {
+                    match self.drive(order_id, None).await {
+                        Ok(Drove {
+                            driven: Driven::Postponed(reason),
+                            ..
+                        }) => {
                             tracing::info!(%order_id, %reason, "saga step postponed");
                         }
                         Ok(_) => {}

@@ -129,14 +129,32 @@ pub struct NewOrder {
     pub items: Vec<ItemRow>,
 }
 
-pub async fn insert(tx: &mut PgConnection, order: &NewOrder) -> Result<(), sqlx::Error> {
+/// Inserts a new order with its items and first status, leased for `lease_s` seconds to the
+/// caller that drives it; one statement.
+pub async fn insert(
+    tx: &mut PgConnection,
+    order: &NewOrder,
+    lease_s: i64,
+) -> Result<OrderRow, sqlx::Error> {
     let subtotal: i64 = order.items.iter().map(|i| i.line_total).sum();
-    sqlx::query(
+    let items = &order.items;
+    sqlx::query_as(
         // The request that places the order drives its saga; the resumer steps in only if that
         // request dies, so it looks at the order only a while later.
-        "INSERT INTO orders (id, user_id, status, saga_step, region, currency, subtotal, total, \
-         shipping_address, payment_token, idempotency_key, next_attempt_at) \
-         VALUES ($1, $2, 'pending', 'reserve', $3, $4, $5, $5, $6, $7, $8, now() + interval '10 seconds')",
+        "WITH placed AS ( \
+             INSERT INTO orders (id, user_id, status, saga_step, region, currency, subtotal, \
+                 total, shipping_address, payment_token, idempotency_key, next_attempt_at, \
+                 lease_until) \
+             VALUES ($1, $2, 'pending', 'reserve', $3, $4, $5, $5, $6, $7, $8, \
+                 now() + interval '10 seconds', now() + make_interval(secs => $9)) \
+             RETURNING *), \
+         items AS ( \
+             INSERT INTO order_items (order_id, product_id, seller_id, sku, name, quantity, \
+                 unit_price, line_total) \
+             SELECT $1, * FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::text[], \
+                 $14::int[], $15::bigint[], $16::bigint[])), \
+         history AS (INSERT INTO order_status_history (order_id, status) VALUES ($1, 'pending')) \
+         SELECT * FROM placed",
     )
     .bind(order.id)
     .bind(order.user_id)
@@ -146,25 +164,16 @@ pub async fn insert(tx: &mut PgConnection, order: &NewOrder) -> Result<(), sqlx:
     .bind(sqlx::types::Json(&order.shipping_address))
     .bind(&order.payment_token)
     .bind(&order.idempotency_key)
-    .execute(&mut *tx)
-    .await?;
-    for item in &order.items {
-        sqlx::query(
-            "INSERT INTO order_items (order_id, product_id, seller_id, sku, name, quantity, \
-             unit_price, line_total) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(order.id)
-        .bind(item.product_id)
-        .bind(item.seller_id)
-        .bind(&item.sku)
-        .bind(&item.name)
-        .bind(item.quantity)
-        .bind(item.unit_price)
-        .bind(item.line_total)
-        .execute(&mut *tx)
-        .await?;
-    }
-    record_status(tx, order.id, "pending").await
+    .bind(lease_s as f64)
+    .bind(items.iter().map(|i| i.product_id).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.seller_id).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.unit_price).collect::<Vec<_>>())
+    .bind(items.iter().map(|i| i.line_total).collect::<Vec<_>>())
+    .fetch_one(&mut *tx)
+    .await
 }
 
 pub async fn record_status(

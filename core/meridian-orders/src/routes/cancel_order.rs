@@ -72,10 +72,9 @@ pub async fn cancel_order(
     }
     tx.commit().await?;
     // Restock and refund now; if a dependency is down, the resumer finishes later.
-    state.saga.drive(id).await?;
-    let mut conn = state.pool.acquire().await?;
-    let order = store::order(&mut conn, id)
-        .await?
+    let drove = state.saga.drive(id, None).await?;
+    let order = drove
+        .order
         .ok_or_else(|| ApiError::internal("a cancelled order vanished"))?;
     Ok(Json(order))
 }

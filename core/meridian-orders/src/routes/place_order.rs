@@ -10,7 +10,6 @@ use meridian_contracts::{
     catalog::{GetProductSummary, ProductSummaryRequest},
     users::{GetAddress, GetAddressRequest},
 };
-use meridian_jetstream::events::orders::OrderPlacedV1;
 use meridian_platform::{
     ApiError, ApiResult,
     auth::Caller,
@@ -23,7 +22,7 @@ use uuid::Uuid;
 
 use crate::{
     OrdersState,
-    saga::Driven,
+    saga::{Completion, Driven},
     store::{self, ItemRow, NewOrder, Order},
 };
 
@@ -218,13 +217,13 @@ pub async fn place_order(
     {
         return Ok(response);
     }
-    match checkout(&state, &caller, &request, &key).await {
-        Ok(Some((status, bytes))) => {
-            let mut tx = state.pool.begin().await?;
-            idempotency::complete(&mut tx, &scope, &key, status, &bytes).await?;
-            tx.commit().await?;
-            Ok(idempotency::respond(status, bytes))
-        }
+    let completion = Completion {
+        scope: &scope,
+        key: &key,
+        respond: final_response,
+    };
+    match checkout(&state, &caller, &request, &completion).await {
+        Ok(Some((status, bytes))) => Ok(idempotency::respond(status, bytes)),
         Ok(None) => {
             // The saga waits on a dependency; it goes on in the background, and a retry with
             // the same key finds the same order.
@@ -248,50 +247,44 @@ pub async fn place_order(
     }
 }
 
-/// Creates the order (unless this key already did) and drives its saga; `None` if the saga
-/// did not end in time.
+/// Creates the order (unless this key already did) and drives its saga; the final response,
+/// recorded under the key, or `None` if the saga did not end in time.
 async fn checkout(
     state: &OrdersState,
     caller: &Caller,
     request: &PlaceOrderRequest,
-    key: &str,
+    completion: &Completion<'_>,
 ) -> ApiResult<Option<(StatusCode, Vec<u8>)>> {
     let mut conn = state.pool.acquire().await?;
-    let existing = store::by_key(&mut conn, caller.user_id, key).await?;
+    let existing = store::by_key(&mut conn, caller.user_id, completion.key).await?;
     drop(conn);
-    let order_id = match existing {
-        Some(id) => id,
+    let mut drove = match existing {
+        Some(id) => state.saga.drive(id, Some(completion)).await?,
         None => {
-            let order = new_order(state, caller, request, key).await?;
-            let mut tx = state.pool.begin().await?;
-            store::insert(&mut tx, &order).await?;
-            let event = OrderPlacedV1 {
-                order_id: order.id,
-                user_id: order.user_id,
-                region: order.region.clone(),
-                currency: order.currency.clone(),
-                total_amount: order.items.iter().map(|i| i.line_total).sum(),
-                lines: store::lines(&order.items),
-            };
-            store::emit(&mut tx, &order.region, order.id, 1, event).await?;
-            tx.commit().await?;
-            order.id
+            let order = new_order(state, caller, request, completion.key).await?;
+            state.saga.start(&order, Some(completion)).await?
         }
     };
     let deadline = tokio::time::Instant::now() + WAIT_FOR_SAGA;
     loop {
-        let driven = state.saga.drive(order_id).await?;
-        let mut conn = state.pool.acquire().await?;
-        let order = store::order(&mut conn, order_id)
-            .await?
-            .ok_or_else(|| ApiError::internal("a placed order vanished"))?;
-        drop(conn);
-        if let Some(response) = final_response(&order) {
+        if let Some(response) = drove.completed {
             return Ok(Some(response));
         }
-        if driven == Driven::Finished || tokio::time::Instant::now() >= deadline {
+        let order = drove
+            .order
+            .ok_or_else(|| ApiError::internal("a placed order vanished"))?;
+        if let Some((status, bytes)) = final_response(&order) {
+            // Finished by another driver: record the answer here.
+            let mut tx = state.pool.begin().await?;
+            idempotency::complete(&mut tx, completion.scope, completion.key, status, &bytes)
+                .await?;
+            tx.commit().await?;
+            return Ok(Some((status, bytes)));
+        }
+        if drove.driven == Driven::Finished || tokio::time::Instant::now() >= deadline {
             return Ok(None);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+        drove = state.saga.drive(order.id, Some(completion)).await?;
     }
 }
