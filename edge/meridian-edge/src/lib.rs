@@ -9,12 +9,15 @@
 //!   listener with Prometheus `/metrics`.
 //! - `proxy`: the `ProxyHttp` implementation; the only place that speaks Pingora's hooks.
 //! - `phases`: what happens to a request, in order, before it is forwarded (request id, header
-//!   sanitation, local endpoints; JWT, WAF and rate limits slot in there later).
+//!   sanitation, local endpoints, access tokens and the route policy; the WAF and rate limits
+//!   slot in there later).
+//! - `auth`: access-token verification against the issuer's JWKS, and the route policy.
 //! - `upstreams`: regions, their core addresses, and the order one request tries them in.
 //! - `reply` and `problem`: every response the edge writes itself, errors as problem+json.
 //! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
 //! - [`logging`] and `metrics`: the access log and the request counters.
 
+mod auth;
 mod context;
 pub mod logging;
 mod metrics;

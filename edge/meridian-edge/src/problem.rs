@@ -14,6 +14,10 @@ pub const NO_UPSTREAM: ErrorType = ErrorType::Custom("NoUpstreamAvailable");
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EdgeProblem {
     BadRequest,
+    /// No valid access token where the route needs one, or an invalid one anywhere.
+    Unauthorized,
+    /// A valid token whose role the route does not admit.
+    Forbidden,
     NotFound,
     MethodNotAllowed,
     Internal,
@@ -36,6 +40,8 @@ impl EdgeProblem {
     pub fn status(self) -> StatusCode {
         match self {
             EdgeProblem::BadRequest => StatusCode::BAD_REQUEST,
+            EdgeProblem::Unauthorized => StatusCode::UNAUTHORIZED,
+            EdgeProblem::Forbidden => StatusCode::FORBIDDEN,
             EdgeProblem::NotFound => StatusCode::NOT_FOUND,
             EdgeProblem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EdgeProblem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -48,6 +54,11 @@ impl EdgeProblem {
     fn slug_and_detail(self) -> (&'static str, &'static str) {
         match self {
             EdgeProblem::BadRequest => ("bad-request", "the request could not be understood"),
+            EdgeProblem::Unauthorized => (
+                "unauthorized",
+                "a valid access token is required; sign in again",
+            ),
+            EdgeProblem::Forbidden => ("forbidden", "your role does not allow this request"),
             EdgeProblem::NotFound => ("not-found", "no such resource"),
             EdgeProblem::MethodNotAllowed => (
                 "method-not-allowed",

@@ -6,14 +6,18 @@
 //! with `run_forever`.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::http_proxy_service_with_name;
 use pingora::server::Server;
+use pingora::server::ShutdownWatch;
 use pingora::server::configuration::{Opt, ServerConf};
+use pingora::services::background::{BackgroundService, background_service};
 use tokio::net::TcpSocket;
 
+use crate::auth::{KeySet, Verifier};
 use crate::metrics::Metrics;
 use crate::phases::Phases;
 use crate::proxy::EdgeProxy;
@@ -54,7 +58,9 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     let mut server = Server::new_with_opt_and_conf(None::<Opt>, conf);
     server.bootstrap();
 
-    let proxy = EdgeProxy::new(Phases::standard(), settings.upstreams, metrics);
+    let keys = KeySet::new(settings.jwks_url.clone());
+    let verifier = Arc::new(Verifier::new(keys.clone()));
+    let proxy = EdgeProxy::new(Phases::standard(verifier), settings.upstreams, metrics);
     let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
     public.add_tcp(&settings.http_addr.to_string());
     if let Some((addr, files)) = https {
@@ -70,6 +76,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
 
     server.add_service(public);
     server.add_service(ops);
+    server.add_service(background_service("signing keys", KeyRefresher(keys)));
     Ok(server)
 }
 
@@ -86,4 +93,17 @@ fn check_can_listen(addr: SocketAddr, listener: &str) -> anyhow::Result<()> {
     // As Pingora does, so connections of a previous run in TIME_WAIT do not block a restart.
     socket.set_reuseaddr(true).with_context(cannot_listen)?;
     socket.bind(addr).with_context(cannot_listen)
+}
+
+/// Keeps the signing keys fresh for as long as the server runs.
+struct KeyRefresher(KeySet);
+
+#[async_trait::async_trait]
+impl BackgroundService for KeyRefresher {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            () = self.0.clone().run_refresher() => {}
+            _ = shutdown.changed() => {}
+        }
+    }
 }

@@ -21,6 +21,7 @@ const REGION: &str = "MERIDIAN_REGION";
 const UPSTREAMS: &str = "MERIDIAN_EDGE_UPSTREAMS";
 const THREADS: &str = "MERIDIAN_EDGE_THREADS";
 const GRACE_PERIOD: &str = "MERIDIAN_EDGE_GRACE_PERIOD_S";
+const JWKS_URL: &str = "MERIDIAN_EDGE_JWKS_URL";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
 /// Pingora's own default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
@@ -42,6 +43,9 @@ pub struct Settings {
     /// Seconds requests in flight get after SIGTERM (Pingora waits this long even when idle,
     /// so development runs set it low).
     pub grace_period_s: u64,
+    /// Where the issuer's signing keys are fetched: by default the JWKS of the home region's
+    /// first core.
+    pub jwks_url: String,
 }
 
 #[derive(Debug)]
@@ -130,6 +134,17 @@ impl Settings {
                 })?,
         };
 
+        let jwks_url = match value(JWKS_URL) {
+            Some(url) if url.starts_with("http://") || url.starts_with("https://") => url,
+            Some(url) => {
+                return Err(ConfigError {
+                    variable: JWKS_URL,
+                    message: format!("expected an http:// or https:// URL, got {url:?}"),
+                });
+            }
+            None => format!("http://{}/.well-known/jwks.json", upstreams.home_addr()),
+        };
+
         Ok(Settings {
             http_addr,
             https,
@@ -137,6 +152,7 @@ impl Settings {
             upstreams,
             threads,
             grace_period_s,
+            jwks_url,
         })
     }
 }

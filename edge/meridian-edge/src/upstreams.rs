@@ -134,6 +134,11 @@ impl Upstreams {
         &self.home
     }
 
+    /// The home region's first core address.
+    pub fn home_addr(&self) -> &UpstreamAddr {
+        &self.regions[&self.home][0]
+    }
+
     /// The addresses one request may try, in order.
     pub fn plan(&self) -> UpstreamPlan {
         let addrs = Arc::clone(&self.regions[&self.home]);

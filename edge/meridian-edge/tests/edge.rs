@@ -2,6 +2,8 @@
 //! echo back the request they received. One test binary for the crate (link time); its modules
 //! live in `tests/edge/` and group the tests by concern.
 
+#[path = "edge/auth.rs"]
+mod auth;
 #[path = "edge/failures.rs"]
 mod failures;
 #[path = "edge/forwarding.rs"]

@@ -7,23 +7,29 @@
 //! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
 //!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
 //! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` answered here, `/metrics` refused.
+//! 4. [`Authenticate`]: verifies the access token and sets the `X-Meridian-*` identity headers
+//!    (which is why step 2 strips client-sent ones first, and why health checks answered in
+//!    step 3 need no token), then applies the route policy.
 //!
-//! Later phases go after these, in this order: JWT verification (it will set the `X-Meridian-*`
-//! identity headers, which is why step 2 strips client-sent ones first, and why health checks
-//! answered in step 3 need no token), then the WAF, then rate limiting (keyed on the identity or
-//! the peer). Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
+//! Later phases go after these, in this order: the WAF, then rate limiting (keyed on the
+//! identity or the peer). Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
 //! sees requests every phase let through.
 
+mod authenticate;
 mod forwarding;
 mod local_endpoints;
 mod request_id;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use pingora::proxy::Session;
 
+use crate::auth::Verifier;
 use crate::context::RequestCtx;
 use crate::reply::Reply;
 
+use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
 use local_endpoints::LocalEndpoints;
 use request_id::AssignRequestId;
@@ -46,11 +52,12 @@ pub trait Phase: Send + Sync {
 pub struct Phases(Vec<Box<dyn Phase>>);
 
 impl Phases {
-    pub fn standard() -> Self {
+    pub fn standard(verifier: Arc<Verifier>) -> Self {
         Phases(vec![
             Box::new(AssignRequestId),
             Box::new(SanitizeForwarding),
             Box::new(LocalEndpoints),
+            Box::new(Authenticate { verifier }),
         ])
     }
 

@@ -66,7 +66,8 @@ impl Echo {
     }
 }
 
-/// A fake core: answers every request with an [`Echo`] of it, and counts them.
+/// A fake core: answers every request with an [`Echo`] of it, and counts them; with a JWKS,
+/// it serves that at `/.well-known/jwks.json` as the users service does.
 pub struct EchoCore {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
@@ -74,13 +75,18 @@ pub struct EchoCore {
 
 impl EchoCore {
     pub async fn start(name: &'static str) -> Self {
+        Self::start_with_jwks(name, None).await
+    }
+
+    pub async fn start_with_jwks(name: &'static str, jwks: Option<String>) -> Self {
+        let jwks: Option<Arc<str>> = jwks.map(Into::into);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = Arc::clone(&hits);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(echo(stream, name, Arc::clone(&counter)));
+                tokio::spawn(echo(stream, name, Arc::clone(&counter), jwks.clone()));
             }
         });
         EchoCore { addr, hits }
@@ -92,7 +98,12 @@ impl EchoCore {
 }
 
 /// Answers one request per connection (`Connection: close`); the tests send no bodies.
-async fn echo(mut stream: TcpStream, name: &'static str, hits: Arc<AtomicUsize>) {
+async fn echo(
+    mut stream: TcpStream,
+    name: &'static str,
+    hits: Arc<AtomicUsize>,
+    jwks: Option<Arc<str>>,
+) {
     let mut head = Vec::new();
     let mut buffer = [0u8; 4096];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -109,12 +120,11 @@ async fn echo(mut stream: TcpStream, name: &'static str, hits: Arc<AtomicUsize>)
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    let body = serde_json::json!({
-        "core": name,
-        "path": request_line.get(1).copied().unwrap_or_default(),
-        "headers": headers,
-    })
-    .to_string();
+    let path = request_line.get(1).copied().unwrap_or_default();
+    let body = match &jwks {
+        Some(jwks) if path == "/.well-known/jwks.json" => jwks.to_string(),
+        _ => serde_json::json!({"core": name, "path": path, "headers": headers}).to_string(),
+    };
     let response = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
          connection: close\r\n\r\n{body}",
