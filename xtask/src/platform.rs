@@ -187,6 +187,9 @@ pub struct Launch<'a> {
     pub ports: &'a Ports,
     /// Prefix of log and pid names (`bench-` keeps benchmarks apart from `up`).
     pub name_prefix: &'a str,
+    /// Whether the edge applies its rate limits. Benchmarks and load tests send everything
+    /// from one address, at rates no shopper reaches: they measure with the limits off.
+    pub rate_limits: bool,
 }
 
 pub struct CoreEndpoint {
@@ -218,6 +221,7 @@ impl Platform {
             regions,
             ports,
             name_prefix,
+            rate_limits,
         } = *launch;
         ensure!(
             ports.core_http.len() == regions.len() && ports.core_ops.len() == regions.len(),
@@ -275,6 +279,9 @@ impl Platform {
             .env("MERIDIAN_EDGE_TLS_DIR", layout.edge_tls())
             // Nothing long-running goes through a development edge: stop within a second.
             .env("MERIDIAN_EDGE_GRACE_PERIOD_S", "1");
+        if !rate_limits {
+            command.env("MERIDIAN_EDGE_RATE_LIMITS", "off");
+        }
         let mut child = ManagedChild::spawn(layout, &name, command)?;
         let healthz = format!("{}/healthz", edge.http);
         child.wait_ready(&format!("GET {healthz}"), EDGE_READY_TIMEOUT, || {

@@ -49,6 +49,7 @@ pub fn run(layout: &Layout, options: &Options) -> Result<()> {
         regions: &regions,
         ports: &ports,
         name_prefix: "",
+        rate_limits: true,
     })?;
     print_summary(&platform, &services, &admin);
 

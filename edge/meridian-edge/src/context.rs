@@ -2,7 +2,10 @@
 
 use std::time::Instant;
 
+use std::net::IpAddr;
+
 use crate::phases::RequestId;
+use crate::ratelimit::Decision;
 use crate::upstreams::UpstreamPlan;
 
 pub struct RequestCtx {
@@ -14,6 +17,12 @@ pub struct RequestCtx {
     pub upstream_plan: Option<UpstreamPlan>,
     /// The last upstream tried, for the access log.
     pub upstream: Option<String>,
+    /// The client's address: the TCP peer, or the one trusted proxies name (forwarding phase).
+    pub client_ip: Option<IpAddr>,
+    /// The verified caller (authenticate phase).
+    pub user_id: Option<String>,
+    /// The tightest rate-limit decision, reported in `RateLimit-*` headers.
+    pub rate_limit: Option<Decision>,
 }
 
 impl RequestCtx {
@@ -23,6 +32,9 @@ impl RequestCtx {
             request_id: None,
             upstream_plan: None,
             upstream: None,
+            client_ip: None,
+            user_id: None,
+            rate_limit: None,
         }
     }
 

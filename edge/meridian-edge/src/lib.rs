@@ -9,9 +9,10 @@
 //!   listener with Prometheus `/metrics`.
 //! - `proxy`: the `ProxyHttp` implementation; the only place that speaks Pingora's hooks.
 //! - `phases`: what happens to a request, in order, before it is forwarded (request id, header
-//!   sanitation, local endpoints, access tokens and the route policy; the WAF and rate limits
-//!   slot in there later).
+//!   sanitation, local endpoints, access tokens and the route policy, rate limits; the WAF
+//!   slots in there later).
 //! - `auth`: access-token verification against the issuer's JWKS, and the route policy.
+//! - `ratelimit`: GCRA quotas per client address, user, sign-in routes and checkout.
 //! - `upstreams`: regions, their core addresses, and the order one request tries them in.
 //! - `reply` and `problem`: every response the edge writes itself, errors as problem+json.
 //! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
@@ -24,6 +25,7 @@ mod metrics;
 mod phases;
 mod problem;
 mod proxy;
+mod ratelimit;
 mod reply;
 pub mod server;
 pub mod settings;

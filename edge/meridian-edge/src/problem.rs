@@ -18,6 +18,8 @@ pub enum EdgeProblem {
     Unauthorized,
     /// A valid token whose role the route does not admit.
     Forbidden,
+    /// Over a rate limit; the reply says when to come back.
+    TooManyRequests,
     NotFound,
     MethodNotAllowed,
     Internal,
@@ -42,6 +44,7 @@ impl EdgeProblem {
             EdgeProblem::BadRequest => StatusCode::BAD_REQUEST,
             EdgeProblem::Unauthorized => StatusCode::UNAUTHORIZED,
             EdgeProblem::Forbidden => StatusCode::FORBIDDEN,
+            EdgeProblem::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             EdgeProblem::NotFound => StatusCode::NOT_FOUND,
             EdgeProblem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             EdgeProblem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -59,6 +62,10 @@ impl EdgeProblem {
                 "a valid access token is required; sign in again",
             ),
             EdgeProblem::Forbidden => ("forbidden", "your role does not allow this request"),
+            EdgeProblem::TooManyRequests => (
+                "rate-limited",
+                "too many requests; retry after the number of seconds in Retry-After",
+            ),
             EdgeProblem::NotFound => ("not-found", "no such resource"),
             EdgeProblem::MethodNotAllowed => (
                 "method-not-allowed",

@@ -103,7 +103,11 @@ impl ProxyHttp for EdgeProxy {
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
-        response.insert_header(X_REQUEST_ID, ctx.request_id().as_str())
+        response.insert_header(X_REQUEST_ID, ctx.request_id().as_str())?;
+        if let Some(decision) = &ctx.rate_limit {
+            reply::rate_limit_headers(response, decision)?;
+        }
+        Ok(())
     }
 
     async fn fail_to_proxy(

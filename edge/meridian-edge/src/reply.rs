@@ -11,6 +11,7 @@ use pingora::proxy::Session;
 
 use crate::phases::{RequestId, X_REQUEST_ID};
 use crate::problem::EdgeProblem;
+use crate::ratelimit::Decision;
 
 /// The region that answered; a core sets it on what it serves, the edge on what it answers itself.
 pub const X_REGION: &str = "x-region";
@@ -22,6 +23,19 @@ pub enum Reply {
         body: &'static str,
     },
     Problem(EdgeProblem),
+    /// A 429 problem, with the limit's headers.
+    Limited(Decision),
+}
+
+/// Writes the `RateLimit-*` headers of `decision` (and `Retry-After` on a refusal).
+pub fn rate_limit_headers(header: &mut ResponseHeader, decision: &Decision) -> pingora::Result<()> {
+    header.insert_header("ratelimit-limit", decision.limit)?;
+    header.insert_header("ratelimit-remaining", decision.remaining)?;
+    header.insert_header("ratelimit-reset", decision.reset_s)?;
+    if !decision.allowed {
+        header.insert_header(header::RETRY_AFTER, decision.retry_after_s)?;
+    }
+    Ok(())
 }
 
 impl Reply {
@@ -30,6 +44,10 @@ impl Reply {
         request_id: &RequestId,
         region: &str,
     ) -> pingora::Result<(ResponseHeader, Bytes)> {
+        let limited = match &self {
+            Reply::Limited(decision) => Some(*decision),
+            _ => None,
+        };
         let (status, content_type, body, retry_after_s) = match self {
             Reply::Json { status, body } => (
                 status,
@@ -43,6 +61,12 @@ impl Reply {
                 Bytes::from(problem.body()),
                 problem.retry_after_s(),
             ),
+            Reply::Limited(_) => (
+                EdgeProblem::TooManyRequests.status(),
+                "application/problem+json",
+                Bytes::from(EdgeProblem::TooManyRequests.body()),
+                None,
+            ),
         };
         let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header(header::CONTENT_TYPE, content_type)?;
@@ -52,6 +76,9 @@ impl Reply {
         header.insert_header(X_REGION, region)?;
         if let Some(seconds) = retry_after_s {
             header.insert_header(header::RETRY_AFTER, seconds)?;
+        }
+        if let Some(decision) = limited {
+            rate_limit_headers(&mut header, &decision)?;
         }
         Ok((header, body))
     }

@@ -21,6 +21,7 @@ use crate::auth::{KeySet, Verifier};
 use crate::metrics::Metrics;
 use crate::phases::Phases;
 use crate::proxy::EdgeProxy;
+use crate::ratelimit::Limits;
 use crate::settings::Settings;
 use crate::tls;
 
@@ -60,7 +61,9 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
 
     let keys = KeySet::new(settings.jwks_url.clone());
     let verifier = Arc::new(Verifier::new(keys.clone()));
-    let proxy = EdgeProxy::new(Phases::standard(verifier), settings.upstreams, metrics);
+    let limits = settings.quotas.map(|quotas| Arc::new(Limits::new(quotas)));
+    let phases = Phases::standard(settings.trusted_hops, verifier, limits);
+    let proxy = EdgeProxy::new(phases, settings.upstreams, metrics);
     let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
     public.add_tcp(&settings.http_addr.to_string());
     if let Some((addr, files)) = https {

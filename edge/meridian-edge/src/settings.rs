@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use crate::ratelimit::{Quota, Quotas};
 use crate::upstreams::{RegionName, Upstreams};
 
 const HTTP_ADDR: &str = "MERIDIAN_EDGE_HTTP_ADDR";
@@ -22,6 +23,12 @@ const UPSTREAMS: &str = "MERIDIAN_EDGE_UPSTREAMS";
 const THREADS: &str = "MERIDIAN_EDGE_THREADS";
 const GRACE_PERIOD: &str = "MERIDIAN_EDGE_GRACE_PERIOD_S";
 const JWKS_URL: &str = "MERIDIAN_EDGE_JWKS_URL";
+const TRUSTED_HOPS: &str = "MERIDIAN_EDGE_TRUSTED_HOPS";
+const RATE_LIMITS: &str = "MERIDIAN_EDGE_RATE_LIMITS";
+const RATE_CLIENT: &str = "MERIDIAN_EDGE_RATE_CLIENT";
+const RATE_USER: &str = "MERIDIAN_EDGE_RATE_USER";
+const RATE_SIGN_IN: &str = "MERIDIAN_EDGE_RATE_SIGN_IN";
+const RATE_CHECKOUT: &str = "MERIDIAN_EDGE_RATE_CHECKOUT";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
 /// Pingora's own default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
@@ -46,6 +53,11 @@ pub struct Settings {
     /// Where the issuer's signing keys are fetched: by default the JWKS of the home region's
     /// first core.
     pub jwks_url: String,
+    /// How many proxies of the operator's stand in front of the edge (0: clients connect
+    /// directly, and `X-Forwarded-For` from them is ignored).
+    pub trusted_hops: usize,
+    /// The rate-limit quotas; `None` when `MERIDIAN_EDGE_RATE_LIMITS=off`.
+    pub quotas: Option<Quotas>,
 }
 
 #[derive(Debug)]
@@ -145,6 +157,44 @@ impl Settings {
             None => format!("http://{}/.well-known/jwks.json", upstreams.home_addr()),
         };
 
+        let trusted_hops = match value(TRUSTED_HOPS) {
+            None => 0,
+            Some(hops) => hops
+                .trim()
+                .parse()
+                .ok()
+                .filter(|h| *h <= 10)
+                .ok_or_else(|| ConfigError {
+                    variable: TRUSTED_HOPS,
+                    message: format!("expected 0 to 10 proxies, got {hops:?}"),
+                })?,
+        };
+
+        let quotas = match value(RATE_LIMITS).as_deref().map(str::trim) {
+            None | Some("on") => {
+                let defaults = Quotas::default();
+                let quota = |variable: &'static str, default: Quota| match value(variable) {
+                    None => Ok(default),
+                    Some(text) => {
+                        Quota::parse(&text).map_err(|message| ConfigError { variable, message })
+                    }
+                };
+                Some(Quotas {
+                    per_client: quota(RATE_CLIENT, defaults.per_client)?,
+                    per_user: quota(RATE_USER, defaults.per_user)?,
+                    sign_in: quota(RATE_SIGN_IN, defaults.sign_in)?,
+                    checkout: quota(RATE_CHECKOUT, defaults.checkout)?,
+                })
+            }
+            Some("off") => None,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: RATE_LIMITS,
+                    message: format!("expected on or off, got {other:?}"),
+                });
+            }
+        };
+
         Ok(Settings {
             http_addr,
             https,
@@ -153,6 +203,8 @@ impl Settings {
             threads,
             grace_period_s,
             jwks_url,
+            trusted_hops,
+            quotas,
         })
     }
 }

@@ -12,5 +12,7 @@ mod forwarding;
 mod helpers;
 #[path = "edge/local.rs"]
 mod local;
+#[path = "edge/rate_limits.rs"]
+mod rate_limits;
 #[path = "edge/tls.rs"]
 mod tls;

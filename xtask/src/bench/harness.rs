@@ -39,6 +39,7 @@ impl Harness {
             regions,
             ports: &ports,
             name_prefix: "bench-",
+            rate_limits: false,
         })?;
         Ok(Self { platform, services })
     }

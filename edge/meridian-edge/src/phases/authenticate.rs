@@ -48,6 +48,7 @@ impl Phase for Authenticate {
                         if set.is_err() {
                             return refuse(ctx, "identity cannot be forwarded");
                         }
+                        ctx.user_id = Some(identity.user_id);
                         Some(role)
                     }
                     Verdict::Refused(refusal) => return refuse(ctx, refusal.as_str()),

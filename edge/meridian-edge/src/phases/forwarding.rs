@@ -1,9 +1,13 @@
 //! Forwarding headers, overwritten and never appended: the cores trust them, so nothing a client
 //! sends may survive in them.
 //!
-//! The edge is the first proxy (nothing sits in front of it), so `X-Forwarded-For` and `X-Real-IP`
-//! are the TCP peer, `X-Forwarded-Proto` is the listener's scheme and `X-Forwarded-Host` is the
-//! Host the client asked for. `X-Meridian-*` is reserved for what the edge itself asserts (the
+//! `X-Forwarded-For` and `X-Real-IP` name the client: the TCP peer, unless the operator says
+//! that `trusted_hops` proxies of their own stand in front of the edge
+//! (`MERIDIAN_EDGE_TRUSTED_HOPS`); then the client is the address the outermost of them saw, the
+//! `trusted_hops`-th entry from the right of `X-Forwarded-For` (entries further left were written
+//! by the client and prove nothing). `X-Forwarded-Proto` is the listener's scheme and
+//! `X-Forwarded-Host` is the Host the client asked for. The client address is kept for the rate
+//! limits. `X-Meridian-*` is reserved for what the edge itself asserts (the
 //! caller's identity, once JWT verification lands), so client-sent ones are dropped.
 //! Hop-by-hop headers are stripped by Pingora's default upstream request policy.
 
@@ -21,11 +25,13 @@ use crate::reply::Reply;
 
 const RESERVED_PREFIX: &str = "x-meridian-";
 
-pub struct SanitizeForwarding;
+pub struct SanitizeForwarding {
+    pub trusted_hops: usize,
+}
 
 #[async_trait]
 impl Phase for SanitizeForwarding {
-    async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let peer = session
             .client_addr()
             .and_then(|addr| addr.as_inet())
@@ -33,15 +39,43 @@ impl Phase for SanitizeForwarding {
         let tls = session
             .digest()
             .is_some_and(|digest| digest.ssl_digest.is_some());
-        match rewrite(session.req_header_mut(), peer, tls) {
+        let request = session.req_header_mut();
+        let client = client_address(request, peer, self.trusted_hops);
+        ctx.client_ip = client;
+        match rewrite(request, client, tls) {
             Ok(()) => Outcome::Continue,
             Err(_) => Outcome::Respond(Reply::Problem(EdgeProblem::BadRequest)),
         }
     }
 }
 
-/// Rewrites the forwarding headers of `request`, received from `peer` over TLS or not.
-fn rewrite(request: &mut RequestHeader, peer: Option<IpAddr>, tls: bool) -> pingora::Result<()> {
+/// The client's address: with `trusted_hops` proxies in front, the entry they vouch for;
+/// without, or when their header is missing or garbled, the peer.
+fn client_address(
+    request: &RequestHeader,
+    peer: Option<IpAddr>,
+    trusted_hops: usize,
+) -> Option<IpAddr> {
+    if trusted_hops == 0 {
+        return peer;
+    }
+    let entries: Vec<&str> = request
+        .headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .collect();
+    let vouched = entries.len().checked_sub(trusted_hops).map(|i| entries[i]);
+    vouched
+        .and_then(|entry| entry.parse::<IpAddr>().ok())
+        .map(|ip| ip.to_canonical())
+        .or(peer)
+}
+
+/// Rewrites the forwarding headers of `request`, from `client` over TLS or not.
+fn rewrite(request: &mut RequestHeader, client: Option<IpAddr>, tls: bool) -> pingora::Result<()> {
     let reserved: Vec<_> = request
         .headers
         .keys()
@@ -64,9 +98,9 @@ fn rewrite(request: &mut RequestHeader, peer: Option<IpAddr>, tls: bool) -> ping
         request.remove_header("x-forwarded-host");
     }
     // Without an IP peer (a Unix socket), no value is better than the client's.
-    if let Some(peer) = peer {
-        request.insert_header("x-forwarded-for", peer.to_string())?;
-        request.insert_header("x-real-ip", peer.to_string())?;
+    if let Some(client) = client {
+        request.insert_header("x-forwarded-for", client.to_string())?;
+        request.insert_header("x-real-ip", client.to_string())?;
     } else {
         request.remove_header("x-forwarded-for");
         request.remove_header("x-real-ip");
@@ -119,6 +153,28 @@ mod tests {
         assert_eq!(values(&request, "x-meridianish"), ["kept"]);
         assert_eq!(values(&request, "x-forwarded-proto"), ["https"]);
         assert!(request.headers.get("x-forwarded-for").is_none());
+    }
+
+    #[test]
+    fn trusted_hops_pick_the_entry_they_vouch_for() {
+        let mut request = RequestHeader::build("GET", b"/", None).unwrap();
+        request
+            .append_header("X-Forwarded-For", "6.6.6.6, 198.51.100.7")
+            .unwrap();
+        request
+            .append_header("X-Forwarded-For", "10.0.0.2")
+            .unwrap();
+        let peer = Some("10.0.0.3".parse().unwrap());
+        let ip = |text: &str| Some(text.parse::<IpAddr>().unwrap());
+        assert_eq!(client_address(&request, peer, 0), peer);
+        assert_eq!(client_address(&request, peer, 1), ip("10.0.0.2"));
+        assert_eq!(client_address(&request, peer, 2), ip("198.51.100.7"));
+        assert_eq!(client_address(&request, peer, 3), ip("6.6.6.6"));
+        // Fewer entries than trusted proxies, or garbage where they vouch: the peer.
+        assert_eq!(client_address(&request, peer, 4), peer);
+        let mut garbled = RequestHeader::build("GET", b"/", None).unwrap();
+        garbled.append_header("X-Forwarded-For", "bogus").unwrap();
+        assert_eq!(client_address(&garbled, peer, 1), peer);
     }
 
     #[test]

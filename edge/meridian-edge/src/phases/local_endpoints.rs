@@ -55,6 +55,7 @@ mod tests {
         route(&method, path).map(|reply| match reply {
             Reply::Json { status, .. } => status,
             Reply::Problem(problem) => problem.status(),
+            Reply::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
         })
     }
 

@@ -11,13 +11,16 @@
 //!    (which is why step 2 strips client-sent ones first, and why health checks answered in
 //!    step 3 need no token), then applies the route policy.
 //!
-//! Later phases go after these, in this order: the WAF, then rate limiting (keyed on the
-//! identity or the peer). Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
+//! 5. [`RateLimit`]: per client address, per user, sign-in routes and checkout by their own
+//!    quotas (after step 4, so a signed-in caller counts as themself).
+//!
+//! The WAF goes between 4 and 5. Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
 //! sees requests every phase let through.
 
 mod authenticate;
 mod forwarding;
 mod local_endpoints;
+mod rate_limit;
 mod request_id;
 
 use std::sync::Arc;
@@ -27,11 +30,13 @@ use pingora::proxy::Session;
 
 use crate::auth::Verifier;
 use crate::context::RequestCtx;
+use crate::ratelimit::Limits;
 use crate::reply::Reply;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
 use local_endpoints::LocalEndpoints;
+use rate_limit::RateLimit;
 use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
 
@@ -52,13 +57,22 @@ pub trait Phase: Send + Sync {
 pub struct Phases(Vec<Box<dyn Phase>>);
 
 impl Phases {
-    pub fn standard(verifier: Arc<Verifier>) -> Self {
-        Phases(vec![
+    /// The phases in their order; `limits` is `None` when rate limiting is off.
+    pub fn standard(
+        trusted_hops: usize,
+        verifier: Arc<Verifier>,
+        limits: Option<Arc<Limits>>,
+    ) -> Self {
+        let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
-            Box::new(SanitizeForwarding),
+            Box::new(SanitizeForwarding { trusted_hops }),
             Box::new(LocalEndpoints),
             Box::new(Authenticate { verifier }),
-        ])
+        ];
+        if let Some(limits) = limits {
+            phases.push(Box::new(RateLimit { limits }));
+        }
+        Phases(phases)
     }
 
     /// Runs the phases until one answers the request.

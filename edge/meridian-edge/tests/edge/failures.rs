@@ -44,6 +44,10 @@ fn bad_configuration_exits_with_code_2_and_names_the_variable() {
         ("MERIDIAN_REGION", "eu"),
         ("MERIDIAN_EDGE_HTTP_ADDR", "localhost"),
         ("MERIDIAN_EDGE_TLS_CERT", "/nonexistent/cert.pem"),
+        ("MERIDIAN_EDGE_RATE_CLIENT", "fast"),
+        ("MERIDIAN_EDGE_RATE_LIMITS", "maybe"),
+        ("MERIDIAN_EDGE_TRUSTED_HOPS", "-1"),
+        ("MERIDIAN_EDGE_JWKS_URL", "ftp://keys"),
     ];
     for (variable, value) in cases {
         let mut command = edge_command(dir.path());

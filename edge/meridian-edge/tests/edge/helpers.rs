@@ -138,6 +138,8 @@ pub struct EdgeConfig {
     pub upstreams: String,
     /// The development certificate directory; `None` disables HTTPS.
     pub tls_dir: Option<PathBuf>,
+    /// More environment for the edge.
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl EdgeConfig {
@@ -145,11 +147,17 @@ impl EdgeConfig {
         EdgeConfig {
             upstreams,
             tls_dir: None,
+            env: Vec::new(),
         }
     }
 
     pub fn in_front_of(core: &EchoCore) -> Self {
         Self::with_upstreams(format!("local={}", core.addr))
+    }
+
+    pub fn with_env(mut self, name: &'static str, value: &str) -> Self {
+        self.env.push((name, value.to_owned()));
+        self
     }
 
     pub fn with_tls_dir(mut self, dir: &Path) -> Self {
@@ -216,6 +224,7 @@ impl TestEdge {
         if let Some(dir) = &config.tls_dir {
             command.env("MERIDIAN_EDGE_TLS_DIR", dir);
         }
+        command.envs(config.env.iter().map(|(name, value)| (name, value)));
         let output = std::fs::File::create(&log).unwrap();
         let child = command
             .stdout(output.try_clone().unwrap())

@@ -1,0 +1,48 @@
+//! Rate limits, after authentication so a signed-in caller is also counted as themself.
+//!
+//! Every quota that applies is charged (see [`crate::ratelimit`]); the tightest answer decides.
+//! A refusal is a 429 problem with `Retry-After`; every answer, refused or forwarded, carries
+//! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (the IETF draft's fields).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora::proxy::Session;
+
+use super::{Outcome, Phase};
+use crate::context::RequestCtx;
+use crate::ratelimit::{ClientKey, Limits, RouteClass};
+use crate::reply::Reply;
+
+pub struct RateLimit {
+    pub limits: Arc<Limits>,
+}
+
+#[async_trait]
+impl Phase for RateLimit {
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
+        // Without an IP (a Unix socket peer) there is nobody to count.
+        let Some(ip) = ctx.client_ip else {
+            return Outcome::Continue;
+        };
+        let request = session.req_header();
+        let class = RouteClass::of(request.method.as_str(), request.uri.path());
+        let decision = self
+            .limits
+            .check(class, ClientKey::of(ip), ctx.user_id.as_deref());
+        ctx.rate_limit = Some(decision);
+        if decision.allowed {
+            Outcome::Continue
+        } else {
+            let request_id = ctx.request_id().clone();
+            tracing::info!(
+                request_id = %request_id.as_str(),
+                client = %ip,
+                user = ctx.user_id.as_deref().unwrap_or("-"),
+                ?class,
+                "rate limited"
+            );
+            Outcome::Respond(Reply::Limited(decision))
+        }
+    }
+}
