@@ -14,5 +14,7 @@ mod helpers;
 mod local;
 #[path = "edge/rate_limits.rs"]
 mod rate_limits;
+#[path = "edge/smuggling.rs"]
+mod smuggling;
 #[path = "edge/tls.rs"]
 mod tls;

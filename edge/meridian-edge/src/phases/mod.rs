@@ -4,6 +4,8 @@
 //! or answers it itself. The order is the contract:
 //!
 //! 1. [`AssignRequestId`]: first, so every later answer, log line and upstream call carries the id.
+//!    Then [`CheckFraming`]: a request whose length two parsers could read differently is
+//!    refused and its connection closed before anything else looks at it.
 //! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
 //!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
 //! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` answered here, `/metrics` refused.
@@ -19,6 +21,7 @@
 
 mod authenticate;
 mod forwarding;
+mod framing;
 mod local_endpoints;
 mod rate_limit;
 mod request_id;
@@ -35,6 +38,7 @@ use crate::reply::Reply;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
+use framing::CheckFraming;
 use local_endpoints::LocalEndpoints;
 use rate_limit::RateLimit;
 use request_id::AssignRequestId;
@@ -65,6 +69,7 @@ impl Phases {
     ) -> Self {
         let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
+            Box::new(CheckFraming),
             Box::new(SanitizeForwarding { trusted_hops }),
             Box::new(LocalEndpoints),
             Box::new(Authenticate { verifier }),
