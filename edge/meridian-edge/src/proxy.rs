@@ -7,6 +7,7 @@
 //! - `fail_to_proxy` turns any failure into problem+json; `logging` writes the access log and
 //!   the metrics.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -28,14 +29,14 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub struct EdgeProxy {
     phases: Phases,
-    upstreams: Upstreams,
+    upstreams: Arc<Upstreams>,
     metrics: Metrics,
     /// Named in `X-Region` on the responses the edge writes itself.
     home_region: String,
 }
 
 impl EdgeProxy {
-    pub fn new(phases: Phases, upstreams: Upstreams, metrics: Metrics) -> Self {
+    pub fn new(phases: Phases, upstreams: Arc<Upstreams>, metrics: Metrics) -> Self {
         EdgeProxy {
             phases,
             home_region: upstreams.home().as_str().to_owned(),
@@ -94,6 +95,31 @@ impl ProxyHttp for EdgeProxy {
     ) -> Box<Error> {
         let untried = ctx.upstream_plan.as_ref().is_some_and(|p| p.has_more());
         error.set_retry(untried);
+        error
+    }
+
+    /// A failure after the request went out: retried on the next address only for methods
+    /// that are safe to repeat and carry no body (GET, HEAD, OPTIONS), and only before any of
+    /// the response reached the client.
+    fn error_while_proxy(
+        &self,
+        _peer: &HttpPeer,
+        session: &mut Session,
+        mut error: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let safe = matches!(
+            session.req_header().method,
+            http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+        );
+        let untried = ctx.upstream_plan.as_ref().is_some_and(|p| p.has_more());
+        if safe && untried && session.response_written().is_none() {
+            error.set_retry(true);
+        } else if client_reused {
+            // A pooled connection the core had closed: Pingora's own rule.
+            error.retry.decide_reuse(client_reused);
+        }
         error
     }
 

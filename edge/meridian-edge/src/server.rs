@@ -24,6 +24,7 @@ use crate::proxy::EdgeProxy;
 use crate::ratelimit::Limits;
 use crate::settings::Settings;
 use crate::tls;
+use crate::upstreams::Upstreams;
 
 /// The ops listener serves a scrape every few seconds; one thread is plenty.
 const OPS_THREADS: usize = 1;
@@ -62,8 +63,14 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     let keys = KeySet::new(settings.jwks_url.clone());
     let verifier = Arc::new(Verifier::new(keys.clone()));
     let limits = settings.quotas.map(|quotas| Arc::new(Limits::new(quotas)));
-    let phases = Phases::standard(settings.trusted_hops, verifier, limits);
-    let proxy = EdgeProxy::new(phases, settings.upstreams, metrics);
+    let upstreams = Arc::new(settings.upstreams);
+    let phases = Phases::standard(
+        settings.trusted_hops,
+        Arc::clone(&upstreams),
+        verifier,
+        limits,
+    );
+    let proxy = EdgeProxy::new(phases, Arc::clone(&upstreams), metrics);
     let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
     public.add_tcp(&settings.http_addr.to_string());
     if let Some((addr, files)) = https {
@@ -80,6 +87,10 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     server.add_service(public);
     server.add_service(ops);
     server.add_service(background_service("signing keys", KeyRefresher(keys)));
+    server.add_service(background_service(
+        "upstream health",
+        HealthChecks(upstreams),
+    ));
     Ok(server)
 }
 
@@ -107,6 +118,23 @@ impl BackgroundService for KeyRefresher {
         tokio::select! {
             () = self.0.clone().run_refresher() => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Probes every core every [`PROBE_EVERY`](crate::upstreams::PROBE_EVERY).
+struct HealthChecks(Arc<Upstreams>);
+
+#[async_trait::async_trait]
+impl BackgroundService for HealthChecks {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let client = reqwest::Client::new();
+        loop {
+            self.0.check_health(&client).await;
+            tokio::select! {
+                () = tokio::time::sleep(crate::upstreams::PROBE_EVERY) => {}
+                _ = shutdown.changed() => return,
+            }
         }
     }
 }

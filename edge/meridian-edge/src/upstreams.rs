@@ -1,16 +1,27 @@
-//! Where requests go: each region's core addresses, and the order one request tries them in.
+//! Where requests go: each region's core addresses, their health, and the order one request
+//! tries them in.
 //!
-//! A request gets an [`UpstreamPlan`]: the home region's addresses, starting at the next
-//! round-robin position, each tried at most once (a refused connection moves on to the next).
-//! Failing over to other regions will append their addresses to the plan after the home
-//! region's; that is why [`Upstreams`] keeps every configured region, not only the home one.
+//! A request gets an [`UpstreamPlan`]: the home region's healthy addresses, starting at the next
+//! round-robin position; then the healthy addresses of the other regions (failover, when the
+//! home region is down); then, as a last resort, the home addresses marked unhealthy (a health
+//! verdict may be a few seconds old). Each address is tried at most once.
+//!
+//! Health comes from [`Upstreams::check_health`], run in the background: `GET /readyz` on every
+//! address; [`DOWN_AFTER`] failures in a row mark it down, one success marks it up.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
 use std::net::{Ipv6Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Consecutive failed probes after which an address is taken out of plans.
+pub const DOWN_AFTER: u32 = 2;
+/// How often every address is probed, and how long a probe may take.
+pub const PROBE_EVERY: Duration = Duration::from_secs(2);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// A region name such as `eu-west`: lowercase ASCII letters, digits and dashes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -95,8 +106,45 @@ impl fmt::Display for UpstreamAddr {
 #[derive(Debug)]
 pub struct Upstreams {
     home: RegionName,
-    regions: BTreeMap<RegionName, Arc<[UpstreamAddr]>>,
+    regions: BTreeMap<RegionName, Arc<[Target]>>,
     next: AtomicUsize,
+}
+
+/// One address and what the probes found.
+#[derive(Debug)]
+struct Target {
+    addr: UpstreamAddr,
+    healthy: AtomicBool,
+    failures: AtomicU32,
+}
+
+impl Target {
+    fn new(addr: UpstreamAddr) -> Self {
+        // Up until a probe says otherwise: an edge that starts beside its cores serves at once.
+        Target {
+            addr,
+            healthy: AtomicBool::new(true),
+            failures: AtomicU32::new(0),
+        }
+    }
+
+    fn is_healthy(&self) -> bool {
+        self.healthy.load(Ordering::Relaxed)
+    }
+
+    fn record(&self, ok: bool) {
+        if ok {
+            self.failures.store(0, Ordering::Relaxed);
+            if !self.healthy.swap(true, Ordering::Relaxed) {
+                tracing::info!(upstream = %self.addr, "upstream is up again");
+            }
+        } else {
+            let failures = self.failures.fetch_add(1, Ordering::Relaxed) + 1;
+            if failures >= DOWN_AFTER && self.healthy.swap(false, Ordering::Relaxed) {
+                tracing::warn!(upstream = %self.addr, failures, "upstream is down");
+            }
+        }
+    }
 }
 
 impl Upstreams {
@@ -111,7 +159,7 @@ impl Upstreams {
             let region = RegionName::parse(region)?;
             let addrs = addrs
                 .split('|')
-                .map(UpstreamAddr::parse)
+                .map(|text| UpstreamAddr::parse(text).map(Target::new))
                 .collect::<Result<Arc<[_]>, _>>()?;
             if regions.insert(region.clone(), addrs).is_some() {
                 return Err(format!("region {:?} is listed twice", region.as_str()));
@@ -136,26 +184,63 @@ impl Upstreams {
 
     /// The home region's first core address.
     pub fn home_addr(&self) -> &UpstreamAddr {
-        &self.regions[&self.home][0]
+        &self.regions[&self.home][0].addr
     }
 
     /// The addresses one request may try, in order.
     pub fn plan(&self) -> UpstreamPlan {
-        let addrs = Arc::clone(&self.regions[&self.home]);
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % addrs.len();
-        UpstreamPlan {
-            addrs,
-            start,
-            tried: 0,
-        }
+        let home = &self.regions[&self.home];
+        let start = self.next.fetch_add(1, Ordering::Relaxed) % home.len();
+        let rotated = || home.iter().cycle().skip(start).take(home.len());
+        let mut addrs: Vec<UpstreamAddr> = rotated()
+            .filter(|t| t.is_healthy())
+            .map(|t| t.addr.clone())
+            .collect();
+        let elsewhere = self
+            .regions
+            .iter()
+            .filter(|(region, _)| **region != self.home)
+            .flat_map(|(_, targets)| targets.iter())
+            .filter(|t| t.is_healthy());
+        addrs.extend(elsewhere.map(|t| t.addr.clone()));
+        addrs.extend(
+            rotated()
+                .filter(|t| !t.is_healthy())
+                .map(|t| t.addr.clone()),
+        );
+        UpstreamPlan { addrs, tried: 0 }
+    }
+
+    /// Whether any address of any region passed its last probes.
+    pub fn any_healthy(&self) -> bool {
+        self.regions
+            .values()
+            .flat_map(|targets| targets.iter())
+            .any(Target::is_healthy)
+    }
+
+    /// Probes every address once, concurrently, and records the outcomes.
+    pub async fn check_health(&self, client: &reqwest::Client) {
+        let probes = self
+            .regions
+            .values()
+            .flat_map(|targets| targets.iter())
+            .map(|target| async move {
+                let url = format!("http://{}/readyz", target.addr);
+                let ok = match client.get(&url).timeout(PROBE_TIMEOUT).send().await {
+                    Ok(response) => response.status().is_success(),
+                    Err(_) => false,
+                };
+                target.record(ok);
+            });
+        futures::future::join_all(probes).await;
     }
 }
 
-/// The candidates for one request: every home address once, starting at the round-robin position.
+/// The candidates for one request, in the order they are tried.
 #[derive(Debug)]
 pub struct UpstreamPlan {
-    addrs: Arc<[UpstreamAddr]>,
-    start: usize,
+    addrs: Vec<UpstreamAddr>,
     tried: usize,
 }
 
@@ -172,7 +257,7 @@ impl Iterator for UpstreamPlan {
         if !self.has_more() {
             return None;
         }
-        let addr = self.addrs[(self.start + self.tried) % self.addrs.len()].clone();
+        let addr = self.addrs[self.tried].clone();
         self.tried += 1;
         Some(addr)
     }
@@ -245,5 +330,41 @@ mod tests {
         let tried: Vec<String> = plan.by_ref().map(|a| a.to_string()).collect();
         assert_eq!(tried, ["b:1", "c:1", "a:1"]);
         assert!(!plan.has_more());
+    }
+
+    /// The plan of a request that starts at the first home address.
+    fn plan_of(upstreams: &Upstreams) -> Vec<String> {
+        upstreams.next.store(0, Ordering::Relaxed);
+        upstreams.plan().map(|a| a.to_string()).collect()
+    }
+
+    fn mark(upstreams: &Upstreams, region: &RegionName, index: usize, ok: bool) {
+        for _ in 0..DOWN_AFTER {
+            upstreams.regions[region][index].record(ok);
+        }
+    }
+
+    #[test]
+    fn plans_fail_over_to_other_regions_and_keep_the_down_for_last() {
+        let eu = region("eu");
+        let upstreams = Upstreams::parse("eu=a:1|b:1, us=c:1, ap=d:1", eu.clone()).unwrap();
+        assert_eq!(plan_of(&upstreams), ["a:1", "b:1", "d:1", "c:1"]);
+
+        // One failed probe is not enough to take an address out.
+        upstreams.regions[&eu][0].record(false);
+        assert_eq!(plan_of(&upstreams), ["a:1", "b:1", "d:1", "c:1"]);
+        mark(&upstreams, &eu, 0, false);
+        assert_eq!(plan_of(&upstreams), ["b:1", "d:1", "c:1", "a:1"]);
+
+        // The whole home region down: other regions first, then the home ones anyway.
+        mark(&upstreams, &eu, 1, false);
+        let plan = plan_of(&upstreams);
+        assert_eq!(&plan[..2], ["d:1", "c:1"]);
+        assert_eq!(plan.len(), 4);
+
+        // A region down elsewhere is skipped entirely; one success brings an address back.
+        mark(&upstreams, &region("ap"), 0, false);
+        upstreams.regions[&eu][1].record(true);
+        assert_eq!(plan_of(&upstreams)[..2], ["b:1", "c:1"]);
     }
 }

@@ -1,9 +1,13 @@
 //! What the edge answers itself: its health endpoints, and a refusal for `/metrics`.
 //!
 //! `/healthz` and `/readyz` describe the edge, so forwarding them would let a healthy edge look
-//! dead (or a dead core look healthy) to the load balancer in front. `/metrics` is served only on
+//! dead (or a dead core look healthy) to the load balancer in front. `/healthz` says the process
+//! serves; `/readyz` also says that some core, in any region, passed its last health probes
+//! (503 otherwise, so the load balancer sends shoppers to an edge that can serve them). `/metrics` is served only on
 //! the ops listener; on the public listeners it is a 404, so neither the edge's nor a core's
 //! metrics can be scraped from outside.
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use http::{Method, StatusCode};
@@ -13,14 +17,18 @@ use super::{Outcome, Phase};
 use crate::context::RequestCtx;
 use crate::problem::EdgeProblem;
 use crate::reply::Reply;
+use crate::upstreams::Upstreams;
 
-pub struct LocalEndpoints;
+pub struct LocalEndpoints {
+    pub upstreams: Arc<Upstreams>,
+}
 
 #[async_trait]
 impl Phase for LocalEndpoints {
     async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();
-        match route(&request.method, request.uri.path()) {
+        let ready = || self.upstreams.any_healthy();
+        match route(&request.method, request.uri.path(), ready) {
             Some(reply) => Outcome::Respond(reply),
             None => Outcome::Continue,
         }
@@ -28,9 +36,10 @@ impl Phase for LocalEndpoints {
 }
 
 /// The local answer for `method path`, or `None` to forward the request.
-fn route(method: &Method, path: &str) -> Option<Reply> {
+fn route(method: &Method, path: &str, ready: impl Fn() -> bool) -> Option<Reply> {
     let body = match path {
         "/healthz" => r#"{"status":"ok"}"#,
+        "/readyz" if !ready() => return Some(Reply::Problem(EdgeProblem::Unavailable)),
         "/readyz" => r#"{"status":"ready"}"#,
         _ if path == "/metrics" || path.starts_with("/metrics/") => {
             return Some(Reply::Problem(EdgeProblem::NotFound));
@@ -52,7 +61,7 @@ mod tests {
     use super::*;
 
     fn status(method: Method, path: &str) -> Option<StatusCode> {
-        route(&method, path).map(|reply| match reply {
+        route(&method, path, || true).map(|reply| match reply {
             Reply::Json { status, .. } => status,
             Reply::Problem(problem) => problem.status(),
             Reply::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -80,7 +89,7 @@ mod tests {
     #[test]
     fn everything_else_is_forwarded() {
         for path in ["/", "/healthz/deep", "/metricsx", "/api/v1/products"] {
-            assert!(route(&Method::GET, path).is_none(), "{path}");
+            assert!(route(&Method::GET, path, || true).is_none(), "{path}");
         }
     }
 }

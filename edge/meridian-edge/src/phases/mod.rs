@@ -8,7 +8,8 @@
 //!    refused and its connection closed before anything else looks at it.
 //! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
 //!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
-//! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` answered here, `/metrics` refused.
+//! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` (503 while no core is healthy) answered
+//!    here, `/metrics` refused.
 //! 4. [`Authenticate`]: verifies the access token and sets the `X-Meridian-*` identity headers
 //!    (which is why step 2 strips client-sent ones first, and why health checks answered in
 //!    step 3 need no token), then applies the route policy.
@@ -35,6 +36,7 @@ use crate::auth::Verifier;
 use crate::context::RequestCtx;
 use crate::ratelimit::Limits;
 use crate::reply::Reply;
+use crate::upstreams::Upstreams;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
@@ -64,6 +66,7 @@ impl Phases {
     /// The phases in their order; `limits` is `None` when rate limiting is off.
     pub fn standard(
         trusted_hops: usize,
+        upstreams: Arc<Upstreams>,
         verifier: Arc<Verifier>,
         limits: Option<Arc<Limits>>,
     ) -> Self {
@@ -71,7 +74,7 @@ impl Phases {
             Box::new(AssignRequestId),
             Box::new(CheckFraming),
             Box::new(SanitizeForwarding { trusted_hops }),
-            Box::new(LocalEndpoints),
+            Box::new(LocalEndpoints { upstreams }),
             Box::new(Authenticate { verifier }),
         ];
         if let Some(limits) = limits {

@@ -97,3 +97,34 @@ async fn requests_rotate_over_the_home_cores_and_skip_a_dead_one() {
     assert!(served_by.contains(&"a".to_owned()), "{served_by:?}");
     assert!(served_by.contains(&"b".to_owned()), "{served_by:?}");
 }
+
+#[tokio::test]
+async fn a_dead_home_region_fails_over_to_another_region() {
+    let us = EchoCore::start("us").await;
+    let dead = format!("127.0.0.1:{}", free_port());
+    let upstreams = format!("local={dead},us={}", us.addr);
+    let dir = TestDir::new();
+    let edge = TestEdge::start(EdgeConfig::with_upstreams(upstreams), dir.path()).await;
+
+    // At once (the refused connection moves on), and after the probes took the home core out.
+    for _ in 0..3 {
+        let (_, seen) = forwarded(edge.client.get(edge.url("/products"))).await;
+        assert_eq!(seen.core, "us");
+    }
+    let post = edge
+        .client
+        .post(edge.url("/cart/items"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        post.status(),
+        200,
+        "a refused connection is safe to retry for any method"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let hits = us.hits();
+    let (_, seen) = forwarded(edge.client.get(edge.url("/products"))).await;
+    assert_eq!(seen.core, "us");
+    assert_eq!(us.hits(), hits + 1);
+}

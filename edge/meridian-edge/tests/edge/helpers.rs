@@ -66,7 +66,8 @@ impl Echo {
     }
 }
 
-/// A fake core: answers every request with an [`Echo`] of it, and counts them; with a JWKS,
+/// A fake core: answers every request with an [`Echo`] of it, and counts them (the edge's
+/// `/readyz` probes aside); with a JWKS,
 /// it serves that at `/.well-known/jwks.json` as the users service does.
 pub struct EchoCore {
     pub addr: SocketAddr,
@@ -112,10 +113,13 @@ async fn echo(
             Ok(n) => head.extend_from_slice(&buffer[..n]),
         }
     }
-    hits.fetch_add(1, Ordering::SeqCst);
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let request_line: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
+    // The edge's own health probes are not requests it forwarded.
+    if request_line.get(1) != Some(&"/readyz") {
+        hits.fetch_add(1, Ordering::SeqCst);
+    }
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))

@@ -24,6 +24,35 @@ async fn health_endpoints_are_answered_without_the_core() {
 }
 
 #[tokio::test]
+async fn readiness_follows_the_cores_health_probes() {
+    let dead = format!("127.0.0.1:{}", crate::helpers::free_port());
+    let dir = TestDir::new();
+    let edge = TestEdge::start(
+        EdgeConfig::with_upstreams(format!("local={dead}")),
+        dir.path(),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let response = edge.client.get(edge.url("/readyz")).send().await.unwrap();
+        if response.status() == 503 {
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/readyz stayed ready without a core"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let live = edge.client.get(edge.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200, "the process itself is alive");
+}
+
+#[tokio::test]
 async fn metrics_is_refused_publicly_and_served_on_the_ops_port() {
     let core = EchoCore::start("core").await;
     let dir = TestDir::new();
