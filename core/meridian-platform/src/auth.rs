@@ -4,6 +4,7 @@
 //! Invariant: a token is accepted only with `alg: EdDSA`, a `kid` present in the JWKS, a valid
 //! signature, our issuer and audience, `exp`/`nbf`/`iat` within 30 s of leeway and a lifetime no
 //! longer than [`MAX_TOKEN_LIFETIME_S`]. Nothing in the token (`jku`, `jwk`, `x5u`) chooses the key.
+//! A token once verified is remembered (by its SHA-256) until it expires.
 
 use std::{
     collections::HashMap,
@@ -16,6 +17,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use meridian_contracts::users::{GetJwks, GetJwksRequest, Jwks};
 use meridian_jetstream::Naming;
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 use uuid::Uuid;
 
 use crate::error::ApiError;
@@ -138,12 +140,18 @@ struct KeyCache {
     generation: u64,
 }
 
-/// Verifies access tokens locally against a cached JWKS.
+/// Verified tokens remembered at most (by SHA-256); past this, expired ones are dropped, and if
+/// none has expired the memory starts over.
+const VERIFIED_CAPACITY: usize = 100_000;
+
+/// Verifies access tokens locally against a cached JWKS, and remembers the tokens it verified
+/// until they expire, so a session's requests cost one signature check, not one each.
 #[derive(Clone)]
 pub struct TokenVerifier {
     source: JwksSource,
     cache: Arc<RwLock<KeyCache>>,
     refresh: Arc<tokio::sync::Mutex<()>>,
+    verified: Arc<std::sync::Mutex<HashMap<[u8; 32], Claims>>>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -172,6 +180,7 @@ impl TokenVerifier {
                 generation: 0,
             })),
             refresh: Arc::new(tokio::sync::Mutex::new(())),
+            verified: Arc::new(std::sync::Mutex::new(HashMap::new())),
         }
     }
 
@@ -179,6 +188,28 @@ impl TokenVerifier {
         if token.len() > 4096 {
             return Err(VerifyError::Malformed);
         }
+        let digest: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let now = chrono::Utc::now().timestamp();
+        let still_valid = |claims: &Claims| claims.exp > now - LEEWAY_S as i64;
+        {
+            let verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(claims) = verified.get(&digest).filter(|c| still_valid(c)) {
+                return Ok(claims.clone());
+            }
+        }
+        let claims = self.verify_signed(token).await?;
+        let mut verified = self.verified.lock().unwrap_or_else(|p| p.into_inner());
+        if verified.len() >= VERIFIED_CAPACITY {
+            verified.retain(|_, claims| still_valid(claims));
+            if verified.len() >= VERIFIED_CAPACITY {
+                verified.clear();
+            }
+        }
+        verified.insert(digest, claims.clone());
+        Ok(claims)
+    }
+
+    async fn verify_signed(&self, token: &str) -> Result<Claims, VerifyError> {
         let header = jsonwebtoken::decode_header(token).map_err(|_| VerifyError::Malformed)?;
         if header.alg != Algorithm::EdDSA {
             return Err(VerifyError::Algorithm);

@@ -49,7 +49,7 @@ pub fn run(layout: &Layout) -> Result<()> {
 }
 
 /// The id of any product: `GET /products?limit=1` → `{"items":[{"id":...}]}`.
-fn first_product_id(core: &str) -> Result<String> {
+pub(super) fn first_product_id(core: &str) -> Result<String> {
     let url = format!("{core}/products?limit=1");
     let response = http::get(&url, CALL_TIMEOUT)?;
     ensure!(

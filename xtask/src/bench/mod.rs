@@ -3,6 +3,7 @@
 //! (services, release core and edge, dev seed) and drive it with [`wrk`].
 
 mod checkout;
+mod edge;
 mod edge_overhead;
 mod harness;
 mod wrk;
@@ -19,13 +20,19 @@ struct Benchmark {
     run: fn(&Layout) -> Result<()>,
 }
 
-/// Future entries: `search`, `embed`, `edge`.
+/// Future entries: `search`, `embed`.
 const BENCHMARKS: &[Benchmark] = &[
     Benchmark {
         name: "edge-overhead",
         about: "GET /products/{id} through the edge vs straight at the core; login under 50 clients \
                 with /healthz latency alongside",
         run: edge_overhead::run,
+    },
+    Benchmark {
+        name: "edge",
+        about: "GET /products/{id}: the edge vs nginx proxy_pass (installed and started here), and \
+                with a verified access token vs anonymous",
+        run: edge::run,
     },
     Benchmark {
         name: "checkout",

@@ -16,6 +16,8 @@ pub struct Load {
     pub duration: Duration,
     /// A Lua script (`-s`), e.g. for POST bodies.
     pub script: Option<PathBuf>,
+    /// An extra request header (`-H`), e.g. `Authorization: Bearer ...`.
+    pub header: Option<String>,
 }
 
 impl Load {
@@ -26,7 +28,13 @@ impl Load {
             connections,
             duration: Duration::from_secs(seconds),
             script: None,
+            header: None,
         }
+    }
+
+    pub fn with_header(mut self, header: String) -> Self {
+        self.header = Some(header);
+        self
     }
 
     pub fn with_script(mut self, script: PathBuf) -> Self {
@@ -48,6 +56,9 @@ impl Load {
             .args(["--timeout=5s", "--latency"]);
         if let Some(script) = &self.script {
             command.arg("--script").arg(script);
+        }
+        if let Some(header) = &self.header {
+            command.arg("--header").arg(header);
         }
         command
             .arg(&self.url)

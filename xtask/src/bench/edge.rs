@@ -1,0 +1,245 @@
+//! `edge`: the edge against nginx, which the command installs (Debian's package) and starts
+//! beside it, in front of the same core, measured in the same run.
+//!
+//! (b) an uncached `GET /products/{id}` through the edge vs nginx `proxy_pass` (upstream
+//!     keep-alive, 2 workers as the edge has 2 threads): goal >= 0.9 of nginx's throughput;
+//! (d) the same GET with a verified access token vs anonymous, through the edge: goal <= 10%
+//!     cost.
+//!
+//! (a) the cached GET vs nginx `proxy_cache` and (c) the WAF are printed as not measured: the
+//! edge has neither a response cache nor a WAF yet.
+//!
+//! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, ensure};
+use serde_json::json;
+
+use super::harness::Harness;
+use super::measurement_seconds;
+use super::wrk::{Load, Report};
+use crate::admin;
+use crate::apt::{self, Need};
+use crate::cmd;
+use crate::http;
+use crate::layout::{Layout, create_dir};
+use crate::shutdown;
+
+const EDGE_VS_NGINX_GOAL: f64 = 0.9;
+const JWT_COST_GOAL: f64 = 0.10;
+const WARM_UP_SECONDS: u64 = 2;
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub fn run(layout: &Layout) -> Result<()> {
+    let seconds = measurement_seconds()?;
+    apt::ensure(&[Need::new("nginx", "nginx")])?;
+    let mut harness = Harness::start(layout)?;
+    let product = super::edge_overhead::first_product_id(harness.core())?;
+    let path = format!("/products/{product}");
+    let token = access_token(layout, harness.core())?;
+    let nginx = Nginx::start(layout, harness.core())?;
+
+    let targets = [
+        ("nginx", nginx.url.clone(), None),
+        ("edge", harness.edge().to_owned(), None),
+        ("edge+jwt", harness.edge().to_owned(), Some(token.as_str())),
+    ];
+    for (_, base, token) in &targets {
+        load(base, &path, *token, WARM_UP_SECONDS).run()?;
+    }
+    let mut reports = Vec::new();
+    for (name, base, token) in &targets {
+        shutdown::check()?;
+        let report = load(base, &path, *token, seconds).run()?;
+        harness.ensure_running()?;
+        reports.push((*name, report));
+    }
+    drop(nginx);
+    print_results(&path, seconds, &reports);
+    Ok(())
+}
+
+fn load(base: &str, path: &str, token: Option<&str>, seconds: u64) -> Load {
+    let load = Load::get(format!("{base}{path}"), 2, 64, seconds);
+    match token {
+        Some(token) => load.with_header(format!("Authorization: Bearer {token}")),
+        None => load,
+    }
+}
+
+/// Signs the dev admin in at the core and returns the access token.
+fn access_token(layout: &Layout, core: &str) -> Result<String> {
+    let admin = admin::resolve(layout)?;
+    let url = format!("{core}/users/login");
+    let body = json!({"email": admin.email, "password": admin.password}).to_string();
+    let response = http::post_json(&url, &body, CALL_TIMEOUT)?;
+    ensure!(
+        response.is_success(),
+        "POST {url} answered {}",
+        response.status
+    );
+    let login: serde_json::Value = serde_json::from_str(&response.body)?;
+    login["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .context("the login answer has no access_token")
+}
+
+/// nginx in the foreground on a free port, stopped when dropped.
+struct Nginx {
+    child: Child,
+    url: String,
+}
+
+impl Nginx {
+    fn start(layout: &Layout, core: &str) -> Result<Nginx> {
+        let dir = layout.bench().join("nginx");
+        create_dir(&dir.join("tmp"))?;
+        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
+            .local_addr()?
+            .port();
+        let upstream = core.trim_start_matches("http://");
+        let conf = dir.join("nginx.conf");
+        std::fs::write(&conf, config(&dir, upstream, port))
+            .with_context(|| format!("cannot write {}", conf.display()))?;
+        let child = cmd::command("nginx")
+            .arg("-p")
+            .arg(&dir)
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start nginx")?;
+        let url = format!("http://127.0.0.1:{port}");
+        let mut nginx = Nginx { child, url };
+        for _ in 0..100 {
+            if http::get(&format!("{}/healthz", nginx.url), CALL_TIMEOUT)
+                .is_ok_and(|r| r.is_success())
+            {
+                println!("xtask: nginx ready on 127.0.0.1:{port} in front of {upstream}");
+                return Ok(nginx);
+            }
+            ensure!(
+                nginx.child.try_wait()?.is_none(),
+                "nginx exited at start; see its messages above"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        anyhow::bail!("nginx did not answer within 10 s")
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A plain reverse proxy, tuned as one would for this: 2 workers, upstream keep-alive, no
+/// access log (the edge writes one without blocking, nginx's buffered log is turned off).
+fn config(dir: &Path, upstream: &str, port: u16) -> String {
+    let dir = dir.display();
+    format!(
+        "# Generated by `cargo xtask bench edge`.\n\
+         daemon off;\n\
+         worker_processes 2;\n\
+         pid {dir}/nginx.pid;\n\
+         error_log {dir}/error.log warn;\n\
+         events {{ worker_connections 4096; }}\n\
+         http {{\n\
+         \x20 access_log off;\n\
+         \x20 client_body_temp_path {dir}/tmp/body;\n\
+         \x20 proxy_temp_path {dir}/tmp/proxy;\n\
+         \x20 fastcgi_temp_path {dir}/tmp/fastcgi;\n\
+         \x20 uwsgi_temp_path {dir}/tmp/uwsgi;\n\
+         \x20 scgi_temp_path {dir}/tmp/scgi;\n\
+         \x20 upstream core {{ server {upstream}; keepalive 128; }}\n\
+         \x20 server {{\n\
+         \x20   listen 127.0.0.1:{port};\n\
+         \x20   location / {{\n\
+         \x20     proxy_pass http://core;\n\
+         \x20     proxy_http_version 1.1;\n\
+         \x20     proxy_set_header Connection \"\";\n\
+         \x20     proxy_set_header Host $host;\n\
+         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n\
+         \x20   }}\n\
+         \x20 }}\n\
+         }}\n"
+    )
+}
+
+fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
+    println!();
+    println!("GET {path}   (wrk: 2 threads, 64 connections, {seconds} s, no response cache)");
+    println!(
+        "  {:<10} {:>12} {:>10} {:>10} {:>8}",
+        "target", "requests/s", "p50 ms", "p99 ms", "failed"
+    );
+    for (name, report) in reports {
+        println!(
+            "  {:<10} {:>12.1} {:>10.2} {:>10.2} {:>8}",
+            name, report.requests_per_sec, report.p50_ms, report.p99_ms, report.failed
+        );
+    }
+    let rate = |name: &str| {
+        reports
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or(0.0, |(_, r)| r.requests_per_sec)
+    };
+    let verdict = |ok: bool| {
+        if ok {
+            "meets the goal"
+        } else {
+            "MISSES THE GOAL"
+        }
+    };
+    let ratio = if rate("nginx") > 0.0 {
+        rate("edge") / rate("nginx")
+    } else {
+        0.0
+    };
+    println!(
+        "  (b) uncached GET, edge / nginx proxy_pass: {ratio:.2} (goal >= {EDGE_VS_NGINX_GOAL}): {}",
+        verdict(ratio >= EDGE_VS_NGINX_GOAL)
+    );
+    let cost = if rate("edge") > 0.0 {
+        1.0 - rate("edge+jwt") / rate("edge")
+    } else {
+        1.0
+    };
+    println!(
+        "  (d) JWT-verified vs anonymous GET through the edge: {:.1}% cost (goal <= {:.0}%): {}",
+        cost * 100.0,
+        JWT_COST_GOAL * 100.0,
+        verdict(cost <= JWT_COST_GOAL)
+    );
+    println!(
+        "  (a) cached GET vs nginx proxy_cache: not measured, the edge has no response cache yet"
+    );
+    println!(
+        "  (c) WAF on vs off, and vs ModSecurity + CRS: not measured, the edge has no WAF yet"
+    );
+    if reports.iter().any(|(_, r)| r.failed > 0) {
+        println!("  warning: some requests failed; the numbers above include them");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::config;
+
+    #[test]
+    fn the_nginx_config_proxies_to_the_core_with_keep_alive() {
+        let text = config(std::path::Path::new("/x"), "127.0.0.1:8081", 9000);
+        assert!(text.contains("upstream core { server 127.0.0.1:8081; keepalive 128; }"));
+        assert!(text.contains("listen 127.0.0.1:9000;"));
+        assert!(text.contains("proxy_http_version 1.1;"));
+        assert_eq!(text.matches('{').count(), text.matches('}').count());
+    }
+}
