@@ -12,7 +12,8 @@
 //!   sanitation, local endpoints, access tokens and the route policy, rate limits; the WAF
 //!   slots in there later).
 //! - `auth`: access-token verification against the issuer's JWKS, and the route policy.
-//! - `ratelimit`: GCRA quotas per client address, user, sign-in routes and checkout.
+//! - `ratelimit`: GCRA quotas per client address, user, sign-in routes and checkout;
+//!   `global_limits`: the same quotas shared by every edge node through Redis, when configured.
 //! - `upstreams`: regions, their core addresses, and the order one request tries them in.
 //! - `reply` and `problem`: every response the edge writes itself, errors as problem+json.
 //! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
@@ -20,6 +21,7 @@
 
 mod auth;
 mod context;
+mod global_limits;
 pub mod logging;
 mod metrics;
 mod phases;

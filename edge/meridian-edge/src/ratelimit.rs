@@ -52,7 +52,7 @@ impl Quota {
         Ok(Quota { per_second, burst })
     }
 
-    fn interval_ns(self) -> u64 {
+    pub fn interval_ns(self) -> u64 {
         // At most 1e6/s, so at least 1000 ns.
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
         let interval = (NANOS_PER_S / self.per_second) as u64;
@@ -174,6 +174,20 @@ impl ClientKey {
     }
 }
 
+impl std::fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientKey::V4(octets) => write!(f, "{}", std::net::Ipv4Addr::from(*octets)),
+            ClientKey::V6Prefix(prefix) => {
+                for pair in prefix.chunks(2) {
+                    write!(f, "{:02x}{:02x}:", pair[0], pair[1])?;
+                }
+                f.write_str(":/64")
+            }
+        }
+    }
+}
+
 /// Route classes with their own, smaller quotas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RouteClass {
@@ -234,6 +248,7 @@ impl Default for Quotas {
 }
 
 pub struct Limits {
+    quotas: Quotas,
     per_client: Limiter,
     per_user: Limiter,
     sign_in: Limiter,
@@ -244,6 +259,7 @@ pub struct Limits {
 impl Limits {
     pub fn new(quotas: Quotas) -> Self {
         Limits {
+            quotas,
             per_client: Limiter::new(quotas.per_client),
             per_user: Limiter::new(quotas.per_user),
             sign_in: Limiter::new(quotas.sign_in),
@@ -254,6 +270,29 @@ impl Limits {
 
     fn now_ns(&self) -> u64 {
         u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    /// The buckets (named) and quotas one request is charged to: what the global limit keeps.
+    pub fn buckets(
+        &self,
+        class: RouteClass,
+        client: ClientKey,
+        user: Option<&str>,
+    ) -> Vec<(String, Quota)> {
+        let mut buckets = vec![(format!("client:{client}"), self.quotas.per_client)];
+        if let Some(user) = user {
+            buckets.push((format!("user:{user}"), self.quotas.per_user));
+        }
+        match (class, user) {
+            (RouteClass::SignIn, _) => {
+                buckets.push((format!("sign-in:{client}"), self.quotas.sign_in));
+            }
+            (RouteClass::Checkout, Some(user)) => {
+                buckets.push((format!("checkout:{user}"), self.quotas.checkout));
+            }
+            _ => {}
+        }
+        buckets
     }
 
     /// Counts one request of `class` from `client`, signed in as `user` (if so). Every quota
@@ -362,6 +401,24 @@ mod tests {
             limiter.check(&n, n * 1000);
         }
         assert!(limiter.keys() <= MAX_KEYS);
+    }
+
+    #[test]
+    fn buckets_are_named_by_what_they_count() {
+        let limits = Limits::new(Quotas::default());
+        let v6 = ClientKey::of("2001:db8:1:2::9".parse().unwrap());
+        assert_eq!(v6.to_string(), "2001:0db8:0001:0002::/64");
+        let names: Vec<String> = limits
+            .buckets(RouteClass::Checkout, v6, Some("u1"))
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            ["client:2001:0db8:0001:0002::/64", "user:u1", "checkout:u1"]
+        );
+        let v4 = ClientKey::of("192.0.2.1".parse().unwrap());
+        assert_eq!(limits.buckets(RouteClass::SignIn, v4, None).len(), 2);
     }
 
     #[test]

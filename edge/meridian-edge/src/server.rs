@@ -18,6 +18,7 @@ use pingora::services::background::{BackgroundService, background_service};
 use tokio::net::TcpSocket;
 
 use crate::auth::{KeySet, Verifier};
+use crate::global_limits::GlobalLimiter;
 use crate::metrics::Metrics;
 use crate::phases::Phases;
 use crate::proxy::EdgeProxy;
@@ -64,11 +65,15 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     let verifier = Arc::new(Verifier::new(keys.clone()));
     let limits = settings.quotas.map(|quotas| Arc::new(Limits::new(quotas)));
     let upstreams = Arc::new(settings.upstreams);
+    let global = settings
+        .redis_url
+        .map(|url| Arc::new(GlobalLimiter::new(url, settings.redis_prefix)));
     let phases = Phases::standard(
         settings.trusted_hops,
         Arc::clone(&upstreams),
         verifier,
         limits,
+        global,
     );
     let proxy = EdgeProxy::new(phases, Arc::clone(&upstreams), metrics);
     let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");

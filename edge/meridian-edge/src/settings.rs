@@ -29,6 +29,8 @@ const RATE_CLIENT: &str = "MERIDIAN_EDGE_RATE_CLIENT";
 const RATE_USER: &str = "MERIDIAN_EDGE_RATE_USER";
 const RATE_SIGN_IN: &str = "MERIDIAN_EDGE_RATE_SIGN_IN";
 const RATE_CHECKOUT: &str = "MERIDIAN_EDGE_RATE_CHECKOUT";
+const REDIS_URL: &str = "MERIDIAN_EDGE_REDIS_URL";
+const REDIS_PREFIX: &str = "MERIDIAN_EDGE_REDIS_PREFIX";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
 /// Pingora's own default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
@@ -58,6 +60,10 @@ pub struct Settings {
     pub trusted_hops: usize,
     /// The rate-limit quotas; `None` when `MERIDIAN_EDGE_RATE_LIMITS=off`.
     pub quotas: Option<Quotas>,
+    /// The Redis that edge nodes share their rate-limit budgets in; `None`: each node alone.
+    pub redis_url: Option<String>,
+    /// The prefix of the edge's Redis keys.
+    pub redis_prefix: String,
 }
 
 #[derive(Debug)]
@@ -195,6 +201,18 @@ impl Settings {
             }
         };
 
+        let redis_url = match value(REDIS_URL) {
+            Some(url) if url.starts_with("redis://") || url.starts_with("rediss://") => Some(url),
+            Some(url) => {
+                return Err(ConfigError {
+                    variable: REDIS_URL,
+                    message: format!("expected a redis:// or rediss:// URL, got {url:?}"),
+                });
+            }
+            None => None,
+        };
+        let redis_prefix = value(REDIS_PREFIX).unwrap_or_else(|| "meridian-edge".to_owned());
+
         Ok(Settings {
             http_addr,
             https,
@@ -205,6 +223,8 @@ impl Settings {
             jwks_url,
             trusted_hops,
             quotas,
+            redis_url,
+            redis_prefix,
         })
     }
 }

@@ -34,6 +34,7 @@ use pingora::proxy::Session;
 
 use crate::auth::Verifier;
 use crate::context::RequestCtx;
+use crate::global_limits::GlobalLimiter;
 use crate::ratelimit::Limits;
 use crate::reply::Reply;
 use crate::upstreams::Upstreams;
@@ -69,6 +70,7 @@ impl Phases {
         upstreams: Arc<Upstreams>,
         verifier: Arc<Verifier>,
         limits: Option<Arc<Limits>>,
+        global: Option<Arc<GlobalLimiter>>,
     ) -> Self {
         let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
@@ -78,7 +80,7 @@ impl Phases {
             Box::new(Authenticate { verifier }),
         ];
         if let Some(limits) = limits {
-            phases.push(Box::new(RateLimit { limits }));
+            phases.push(Box::new(RateLimit { limits, global }));
         }
         Phases(phases)
     }

@@ -1,6 +1,8 @@
 //! Rate limits, after authentication so a signed-in caller is also counted as themself.
 //!
-//! Every quota that applies is charged (see [`crate::ratelimit`]); the tightest answer decides.
+//! Every quota that applies is charged (see [`crate::ratelimit`]), then, when the local limits
+//! let the request through and a Redis is configured, the shared budget of every edge node
+//! ([`crate::global_limits`]); the tightest answer decides.
 //! A refusal is a 429 problem with `Retry-After`; every answer, refused or forwarded, carries
 //! `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (the IETF draft's fields).
 
@@ -11,11 +13,14 @@ use pingora::proxy::Session;
 
 use super::{Outcome, Phase};
 use crate::context::RequestCtx;
+use crate::global_limits::GlobalLimiter;
 use crate::ratelimit::{ClientKey, Limits, RouteClass};
 use crate::reply::Reply;
 
 pub struct RateLimit {
     pub limits: Arc<Limits>,
+    /// Shared with the other edge nodes, when configured.
+    pub global: Option<Arc<GlobalLimiter>>,
 }
 
 #[async_trait]
@@ -27,9 +32,17 @@ impl Phase for RateLimit {
         };
         let request = session.req_header();
         let class = RouteClass::of(request.method.as_str(), request.uri.path());
-        let decision = self
-            .limits
-            .check(class, ClientKey::of(ip), ctx.user_id.as_deref());
+        let client = ClientKey::of(ip);
+        let user = ctx.user_id.as_deref();
+        let mut decision = self.limits.check(class, client, user);
+        if decision.allowed
+            && let Some(global) = &self.global
+            && let Some(shared) = global
+                .check(&self.limits.buckets(class, client, user))
+                .await
+        {
+            decision = decision.tighter(shared);
+        }
         ctx.rate_limit = Some(decision);
         if decision.allowed {
             Outcome::Continue

@@ -48,6 +48,7 @@ fn bad_configuration_exits_with_code_2_and_names_the_variable() {
         ("MERIDIAN_EDGE_RATE_LIMITS", "maybe"),
         ("MERIDIAN_EDGE_TRUSTED_HOPS", "-1"),
         ("MERIDIAN_EDGE_JWKS_URL", "ftp://keys"),
+        ("MERIDIAN_EDGE_REDIS_URL", "127.0.0.1:6379"),
     ];
     for (variable, value) in cases {
         let mut command = edge_command(dir.path());

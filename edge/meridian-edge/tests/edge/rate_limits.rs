@@ -94,3 +94,64 @@ async fn behind_a_trusted_proxy_only_the_entry_it_wrote_counts() {
     let (others, _, _) = flood(&edge, 3, ", 192.0.2.45").await;
     assert_eq!(others, 3);
 }
+
+/// Redis for the shared budget: `REDIS_URL`, or the local server.
+fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
+}
+
+#[tokio::test]
+async fn edge_nodes_sharing_redis_share_one_budget() {
+    let core = EchoCore::start("core").await;
+    let dir = TestDir::new();
+    let prefix = format!("meridian-edge-test-{}", uuid::Uuid::new_v4().simple());
+    let quota = format!("1:{BURST}");
+    let config = || {
+        EdgeConfig::in_front_of(&core)
+            .with_env("MERIDIAN_EDGE_RATE_CLIENT", &quota)
+            .with_env("MERIDIAN_EDGE_REDIS_URL", &redis_url())
+            .with_env("MERIDIAN_EDGE_REDIS_PREFIX", &prefix)
+    };
+    let first = TestEdge::start(config(), dir.path()).await;
+    let second = TestEdge::start(config(), dir.path()).await;
+
+    // Each node alone would let BURST through; together they still let only BURST through.
+    let started = Instant::now();
+    let mut passed = 0;
+    for n in 0..20 {
+        let edge = if n % 2 == 0 { &first } else { &second };
+        let response = edge.client.get(edge.url("/products")).send().await.unwrap();
+        if response.status() == 200 {
+            passed += 1;
+        } else {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    assert!(passed >= BURST, "{passed} passed");
+    assert!(
+        passed <= allowance(elapsed),
+        "{passed} passed in {elapsed:.2} s"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_redis_leaves_the_local_limits_in_charge() {
+    let core = EchoCore::start("core").await;
+    let dir = TestDir::new();
+    let dead = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
+    let edge = TestEdge::start(
+        EdgeConfig::in_front_of(&core)
+            .with_env("MERIDIAN_EDGE_RATE_CLIENT", &format!("1:{BURST}"))
+            .with_env("MERIDIAN_EDGE_REDIS_URL", &dead),
+        dir.path(),
+    )
+    .await;
+    let (passed, refused, elapsed) = flood(&edge, 10, "").await;
+    assert!(
+        passed >= BURST && passed <= allowance(elapsed),
+        "{passed} passed"
+    );
+    assert_eq!(passed + refused, 10);
+}
