@@ -433,11 +433,18 @@ impl Saga {
                 lines: store::lines(&run.items),
             }));
         } else {
-            // The reservation ran out before the payment was confirmed: the units may be sold
-            // to someone else. Leave the order paid and flagged; refunds come with cancellation.
-            tracing::error!(order_id = %run.row.id, %status, "a paid order lost its reservation");
-            run.row.failure_reason = Some("reservation_lost".into());
-            run.advance("done", None);
+            // The reservation ran out (expired, or released) before the payment was confirmed:
+            // its units may have been sold to someone else, so the order cannot be fulfilled.
+            // Nobody keeps money for goods they will not ship: cancel and refund.
+            tracing::warn!(order_id = %run.row.id, %status, "a paid order lost its reservation; refunding");
+            run.row.failure_reason = Some(format!("reservation_{status}"));
+            run.row.payment_token = None;
+            run.advance("refund", Some("cancelled"));
+            run.emits.push(Emit::Cancelled(OrderCancelledV1 {
+                order_id: run.row.id,
+                user_id: run.row.user_id,
+                reason: format!("reservation_{status}"),
+            }));
         }
         Step::Next
     }

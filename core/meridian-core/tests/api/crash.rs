@@ -1,6 +1,8 @@
 //! The orders process killed at each step of a checkout: after reserving, after charging and
-//! before confirming. After a restart every saga ends confirmed, each with one charge, no
-//! reservation stays held, and every outbox row reaches its stream.
+//! before confirming, and once before confirming with the reservation expiring while the core
+//! is down. After a restart every saga ends confirmed, each with one charge, except the one
+//! whose stock was no longer held: cancelled and refunded in full. No reservation stays held,
+//! and every outbox row reaches its stream.
 
 use std::time::Duration;
 
@@ -51,7 +53,7 @@ async fn a_core_killed_mid_checkout_resumes_every_saga() {
         .expect("stock");
     assert_eq!(stocked.status(), StatusCode::OK);
     let mut buyers = Vec::new();
-    for _ in 0..3 {
+    for _ in 0..4 {
         let buyer = fast_user(&users, Role::Buyer).await;
         let address: Uuid = sqlx::query_scalar(
             "INSERT INTO addresses (id, user_id, name, line1, city, postal_code, country) \
@@ -75,16 +77,18 @@ async fn a_core_killed_mid_checkout_resumes_every_saga() {
     drop(setup);
 
     // One core per crash point; each dies by itself in the middle of its checkout.
-    for ((buyer, address), point) in
-        buyers
-            .iter()
-            .zip(["after_reserve", "after_charge", "before_confirm"])
-    {
+    let points = [
+        "after_reserve",
+        "after_charge",
+        "before_confirm",
+        "before_confirm",
+    ];
+    for (n, ((buyer, address), point)) in buyers.iter().zip(points).enumerate() {
         let mut core = CoreProcess::start(&settings, &[("MERIDIAN_CRASH_AT", point)]).await;
         let answer = client
             .post(format!("{}/orders", core.base))
             .bearer_auth(&buyer.access_token)
-            .header("idempotency-key", format!("crash-{point}"))
+            .header("idempotency-key", format!("crash-{n}-{point}"))
             .json(&json!({"shipping_address_id": address, "payment": {"method": "card", "token": "tok_visa"}}))
             .timeout(Duration::from_secs(20))
             .send()
@@ -99,7 +103,19 @@ async fn a_core_killed_mid_checkout_resumes_every_saga() {
         );
     }
 
-    // A healthy core resumes all three once their leases run out.
+    // The last one's reservation runs out while its core is down (the sweeper of the next core
+    // releases it): the paid order can no longer be fulfilled.
+    let inventory = pool("inventory").await;
+    let expired = sqlx::query(
+        "UPDATE reservations SET expires_at = now() - interval '1 second' \
+         WHERE id = (SELECT id FROM reservations WHERE status = 'held' ORDER BY id DESC LIMIT 1)",
+    )
+    .execute(&inventory)
+    .await
+    .expect("expire");
+    assert_eq!(expired.rows_affected(), 1);
+
+    // A healthy core resumes all four once their leases run out.
     let orders = pool("orders").await;
     let _core = CoreProcess::start(&settings, &[]).await;
     let mut open = i64::MAX;
@@ -118,7 +134,10 @@ async fn a_core_killed_mid_checkout_resumes_every_saga() {
         .fetch_all(&orders)
         .await
         .expect("statuses");
-    assert_eq!(statuses, ["confirmed", "confirmed", "confirmed"]);
+    assert_eq!(
+        statuses,
+        ["confirmed", "confirmed", "confirmed", "refunded"]
+    );
 
     let payments = pool("payments").await;
     let charges: Vec<(Uuid, i64)> = sqlx::query_as(
@@ -127,13 +146,24 @@ async fn a_core_killed_mid_checkout_resumes_every_saga() {
     .fetch_all(&payments)
     .await
     .expect("charges");
-    assert_eq!(charges.len(), 3);
+    assert_eq!(charges.len(), 4);
     assert!(
         charges.iter().all(|(_, n)| *n == 1),
-        "a confirmed order was charged twice"
+        "an order was charged twice"
+    );
+    let refunds: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT r.amount, p.amount FROM refunds r JOIN payments p ON p.id = r.payment_id \
+         WHERE r.status = 'succeeded'",
+    )
+    .fetch_all(&payments)
+    .await
+    .expect("refunds");
+    assert_eq!(
+        refunds,
+        [(500, 500)],
+        "the unfulfilled order is refunded in full, once"
     );
 
-    let inventory = pool("inventory").await;
     let (available, reserved): (i32, i32) = sqlx::query_as("SELECT available, reserved FROM stock")
         .fetch_one(&inventory)
         .await

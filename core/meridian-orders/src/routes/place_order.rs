@@ -140,6 +140,14 @@ async fn new_order(
     })
 }
 
+/// Whether the order was paid, then lost its reservation before it could be confirmed.
+fn lost_reservation(order: &Order) -> bool {
+    order
+        .failure_reason
+        .as_deref()
+        .is_some_and(|reason| reason.starts_with("reservation_"))
+}
+
 /// The response that ends a checkout, by the order's final state.
 fn final_response(order: &Order) -> Option<(StatusCode, Vec<u8>)> {
     let problem = |status: StatusCode, slug: &str, detail: String| {
@@ -158,6 +166,16 @@ fn final_response(order: &Order) -> Option<(StatusCode, Vec<u8>)> {
             StatusCode::PAYMENT_REQUIRED,
             "payment-failed",
             "the payment was declined; nothing was charged and the stock was released".into(),
+        )),
+        "cancelled" | "refunded" if lost_reservation(order) => Some(problem(
+            StatusCode::CONFLICT,
+            "reservation-expired",
+            if order.status == "refunded" {
+                "the stock could not be held until the payment completed; the payment was refunded"
+            } else {
+                "the stock could not be held until the payment completed; the payment is being refunded"
+            }
+            .into(),
         )),
         "cancelled" => Some(problem(
             StatusCode::CONFLICT,
@@ -180,7 +198,7 @@ fn final_response(order: &Order) -> Option<(StatusCode, Vec<u8>)> {
     responses(
         (status = 201, description = "Paid and confirmed", body = Order),
         (status = 402, description = "Declined: the order is payment_failed, the stock released", body = meridian_platform::error::Problem),
-        (status = 409, description = "Not enough stock (nothing charged), prices changed, or the key is in flight", body = meridian_platform::error::Problem),
+        (status = 409, description = "Not enough stock (nothing charged), the stock no longer held when the payment completed (refunded), prices changed, or the key is in flight", body = meridian_platform::error::Problem),
         (status = 422, description = "Empty cart, unknown address, invalid input", body = meridian_platform::error::Problem),
         (status = 503, description = "A dependency is down; retry with the same key", body = meridian_platform::error::Problem),
     ),
