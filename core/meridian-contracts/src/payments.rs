@@ -18,6 +18,9 @@ pub struct ChargeRequest {
     pub token: String,
     /// Built from the saga id and step, e.g. `<order id>:charge`.
     pub idempotency_key: String,
+    /// The buyer, recorded with the payment (absent from callers that predate it).
+    #[serde(default)]
+    pub user_id: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -378,6 +378,7 @@ impl Saga {
             currency: run.row.currency.clone(),
             token: run.row.payment_token.clone().unwrap_or_default(),
             idempotency_key: format!("{}:charge", run.row.id),
+            user_id: Some(run.row.user_id.to_string()),
         };
         let answer =
             match rpc::call::<Charge>(&self.nats, &self.naming, &request, Duration::from_secs(10))

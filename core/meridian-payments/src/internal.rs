@@ -59,9 +59,14 @@ pub async fn charge(
         &request.token,
     )
     .map_err(|error| domain::describe(&error))?;
+    let user_id = match request.user_id.as_deref().map(Uuid::parse_str) {
+        None => None,
+        Some(Ok(user_id)) => Some(user_id),
+        Some(Err(_)) => return Err("user_id must be a UUID".into()),
+    };
     let waited_since = tokio::time::Instant::now();
     loop {
-        let charged = charges::run(state, &charge, &request.idempotency_key, None).await;
+        let charged = charges::run(state, &charge, &request.idempotency_key, user_id).await;
         match charged {
             Ok(Charged::Settle { payment, outcome }) => {
                 let settled = async {

@@ -112,6 +112,15 @@ async fn a_paid_checkout_confirms_the_order_and_empties_the_cart() {
         .collect();
     assert_eq!(statuses, ["pending", "reserved", "paid", "confirmed"]);
 
+    // The charge names the buyer.
+    let payer: Option<uuid::Uuid> =
+        sqlx::query_scalar("SELECT user_id FROM payments WHERE order_id = $1")
+            .bind(uuid::Uuid::parse_str(order["id"].as_str().expect("id")).expect("uuid"))
+            .fetch_one(&app.pool("payments").await)
+            .await
+            .expect("payment");
+    assert_eq!(payer, Some(buyer.id));
+
     // The cart is emptied (the last saga step may finish just after the response).
     let mut emptied = false;
     for _ in 0..50 {

@@ -453,6 +453,7 @@ mod over_nats {
             currency: "EUR".into(),
             token: token.into(),
             idempotency_key: key.into(),
+            user_id: None,
         };
         let key = format!("{order_id}:charge");
 
