@@ -48,6 +48,7 @@ impl Reply {
             Reply::Limited(decision) => Some(*decision),
             _ => None,
         };
+        let challenge = matches!(self, Reply::Problem(EdgeProblem::Unauthorized));
         let (status, content_type, body, retry_after_s) = match self {
             Reply::Json { status, body } => (
                 status,
@@ -79,6 +80,10 @@ impl Reply {
         }
         if let Some(decision) = limited {
             rate_limit_headers(&mut header, &decision)?;
+        }
+        if challenge {
+            // RFC 6750: a 401 names the scheme the client should authenticate with.
+            header.insert_header(header::WWW_AUTHENTICATE, r#"Bearer realm="meridian""#)?;
         }
         Ok((header, body))
     }

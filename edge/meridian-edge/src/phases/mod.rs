@@ -4,8 +4,9 @@
 //! or answers it itself. The order is the contract:
 //!
 //! 1. [`AssignRequestId`]: first, so every later answer, log line and upstream call carries the id.
-//!    Then [`CheckFraming`]: a request whose length two parsers could read differently is
-//!    refused and its connection closed before anything else looks at it.
+//!    Then [`CheckProtocol`]: a method we do not serve, or a request whose length two parsers
+//!    could read differently, is refused (the latter with its connection closed) before
+//!    anything else looks at it.
 //! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
 //!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
 //! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` (503 while no core is healthy) answered
@@ -22,8 +23,8 @@
 
 mod authenticate;
 mod forwarding;
-mod framing;
 mod local_endpoints;
+mod protocol;
 mod rate_limit;
 mod request_id;
 
@@ -41,8 +42,8 @@ use crate::upstreams::Upstreams;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
-use framing::CheckFraming;
 use local_endpoints::LocalEndpoints;
+use protocol::CheckProtocol;
 use rate_limit::RateLimit;
 use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
@@ -74,7 +75,7 @@ impl Phases {
     ) -> Self {
         let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
-            Box::new(CheckFraming),
+            Box::new(CheckProtocol),
             Box::new(SanitizeForwarding { trusted_hops }),
             Box::new(LocalEndpoints { upstreams }),
             Box::new(Authenticate { verifier }),

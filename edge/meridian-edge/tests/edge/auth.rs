@@ -97,6 +97,12 @@ async fn tokens_are_verified_and_routes_judged_at_the_edge() {
             "{method} {path}"
         );
         assert!(response.headers().contains_key("x-request-id"));
+        if status == 401 {
+            assert_eq!(
+                response.headers()["www-authenticate"],
+                r#"Bearer realm="meridian""#
+            );
+        }
     }
     assert_eq!(core.hits(), hits, "a refused request reached the core");
 

@@ -66,8 +66,8 @@ impl Echo {
     }
 }
 
-/// A fake core: answers every request with an [`Echo`] of it, and counts them (the edge's
-/// `/readyz` probes aside); with a JWKS,
+/// A fake core: answers every request with an [`Echo`] of it, and counts them (the edge's own
+/// `/readyz` probes and JWKS fetches aside); with a JWKS,
 /// it serves that at `/.well-known/jwks.json` as the users service does.
 pub struct EchoCore {
     pub addr: SocketAddr,
@@ -116,8 +116,11 @@ async fn echo(
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let request_line: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
-    // The edge's own health probes are not requests it forwarded.
-    if request_line.get(1) != Some(&"/readyz") {
+    // The edge's own health probes and key fetches are not requests it forwarded.
+    if !matches!(
+        request_line.get(1),
+        Some(&"/readyz" | &"/.well-known/jwks.json")
+    ) {
         hits.fetch_add(1, Ordering::SeqCst);
     }
     let headers: Vec<(String, String)> = lines

@@ -109,3 +109,19 @@ async fn ambiguous_framing_gets_one_answer_and_no_desync() {
         }
     }
 }
+
+#[tokio::test]
+async fn methods_the_shop_does_not_serve_are_refused() {
+    let core = EchoCore::start("core").await;
+    let dir = TestDir::new();
+    let edge = TestEdge::start(EdgeConfig::in_front_of(&core), dir.path()).await;
+    for method in ["TRACE", "PROPFIND", "DEBUG", "MOVE"] {
+        let answer = exchange(
+            &edge,
+            &format!("{method} /products HTTP/1.1\r\nHost: shop\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 405"), "{method}: {answer}");
+    }
+    assert_eq!(core.hits(), 0);
+}

@@ -1,5 +1,6 @@
-//! Message framing the edge and a core could read differently: refused, and the connection
-//! closed, before anything is forwarded.
+//! Protocol anomalies, refused before anything is forwarded: methods the shop does not serve
+//! (`TRACE`, `CONNECT`, WebDAV's, made-up ones: 405), and message framing the edge and a core
+//! could read differently (400, connection closed).
 //!
 //! Request smuggling needs two parsers to disagree on where a request ends. The edge removes
 //! every ambiguity RFC 9112 leaves room for instead of resolving it: a request may carry
@@ -8,7 +9,7 @@
 //! so the bytes after the headers are never read as a next request.
 
 use async_trait::async_trait;
-use http::{HeaderMap, Version, header};
+use http::{HeaderMap, Method, Version, header};
 use pingora::proxy::Session;
 
 use super::{Outcome, Phase};
@@ -16,12 +17,26 @@ use crate::context::RequestCtx;
 use crate::problem::EdgeProblem;
 use crate::reply::Reply;
 
-pub struct CheckFraming;
+pub struct CheckProtocol;
+
+/// The methods the public API uses.
+const SERVED_METHODS: [Method; 7] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
 
 #[async_trait]
-impl Phase for CheckFraming {
+impl Phase for CheckProtocol {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();
+        if !SERVED_METHODS.contains(&request.method) {
+            return Outcome::Respond(Reply::Problem(EdgeProblem::MethodNotAllowed));
+        }
         // HTTP/2 frames its own messages; these headers mean nothing there.
         if request.version == Version::HTTP_2 {
             return Outcome::Continue;
