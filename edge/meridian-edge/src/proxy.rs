@@ -26,6 +26,10 @@ use crate::upstreams::Upstreams;
 
 /// A core that does not accept a connection within this time is treated as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// The longest a core may go silent mid-exchange: above the slowest legitimate answer (a
+/// checkout queues up to 30 s for a slot, then waits up to 8 s for its saga), so a hung core
+/// costs a client a 504, not a connection held forever.
+const READ_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct EdgeProxy {
     phases: Phases,
@@ -78,6 +82,8 @@ impl ProxyHttp for EdgeProxy {
                     ctx.upstream = Some(addr.to_string());
                     let mut peer = HttpPeer::new(socket, false, String::new());
                     peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
+                    peer.options.read_timeout = Some(READ_WRITE_TIMEOUT);
+                    peer.options.write_timeout = Some(READ_WRITE_TIMEOUT);
                     return Ok(Box::new(peer));
                 }
                 Err(error) => tracing::warn!(upstream = %addr, %error, "cannot resolve upstream"),

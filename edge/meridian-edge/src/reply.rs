@@ -25,6 +25,8 @@ pub enum Reply {
     Problem(EdgeProblem),
     /// A 429 problem, with the limit's headers.
     Limited(Decision),
+    /// A 308 to this URL (plain HTTP to HTTPS).
+    Redirect(String),
 }
 
 /// Writes the `RateLimit-*` headers of `decision` (and `Retry-After` on a refusal).
@@ -49,6 +51,10 @@ impl Reply {
             _ => None,
         };
         let challenge = matches!(self, Reply::Problem(EdgeProblem::Unauthorized));
+        let location = match &self {
+            Reply::Redirect(url) => Some(url.clone()),
+            _ => None,
+        };
         let (status, content_type, body, retry_after_s) = match self {
             Reply::Json { status, body } => (
                 status,
@@ -68,6 +74,12 @@ impl Reply {
                 Bytes::from(EdgeProblem::TooManyRequests.body()),
                 None,
             ),
+            Reply::Redirect(_) => (
+                StatusCode::PERMANENT_REDIRECT,
+                "application/json",
+                Bytes::from_static(br#"{"status":"moved to https"}"#),
+                None,
+            ),
         };
         let mut header = ResponseHeader::build(status, Some(5))?;
         header.insert_header(header::CONTENT_TYPE, content_type)?;
@@ -80,6 +92,9 @@ impl Reply {
         }
         if let Some(decision) = limited {
             rate_limit_headers(&mut header, &decision)?;
+        }
+        if let Some(location) = location {
+            header.insert_header(header::LOCATION, location)?;
         }
         if challenge {
             // RFC 6750: a 401 names the scheme the client should authenticate with.

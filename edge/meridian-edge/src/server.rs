@@ -68,8 +68,14 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     let global = settings
         .redis_url
         .map(|url| Arc::new(GlobalLimiter::new(url, settings.redis_prefix)));
+    let https_redirect = settings
+        .https
+        .as_ref()
+        .filter(|_| settings.https_redirect)
+        .map(|https| https.addr.port());
     let phases = Phases::standard(
         settings.trusted_hops,
+        https_redirect,
         Arc::clone(&upstreams),
         verifier,
         limits,

@@ -30,6 +30,7 @@ const RATE_USER: &str = "MERIDIAN_EDGE_RATE_USER";
 const RATE_SIGN_IN: &str = "MERIDIAN_EDGE_RATE_SIGN_IN";
 const RATE_CHECKOUT: &str = "MERIDIAN_EDGE_RATE_CHECKOUT";
 const REDIS_URL: &str = "MERIDIAN_EDGE_REDIS_URL";
+const HTTPS_REDIRECT: &str = "MERIDIAN_EDGE_HTTPS_REDIRECT";
 const REDIS_PREFIX: &str = "MERIDIAN_EDGE_REDIS_PREFIX";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
@@ -64,6 +65,8 @@ pub struct Settings {
     pub redis_url: Option<String>,
     /// The prefix of the edge's Redis keys.
     pub redis_prefix: String,
+    /// Whether plain-HTTP requests are redirected to HTTPS (when HTTPS is on).
+    pub https_redirect: bool,
 }
 
 #[derive(Debug)]
@@ -212,6 +215,23 @@ impl Settings {
             None => None,
         };
         let redis_prefix = value(REDIS_PREFIX).unwrap_or_else(|| "meridian-edge".to_owned());
+        let https_redirect = match value(HTTPS_REDIRECT).as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") if https.is_some() => true,
+            Some("on") => {
+                return Err(ConfigError {
+                    variable: HTTPS_REDIRECT,
+                    message: "redirecting to HTTPS needs HTTPS (MERIDIAN_EDGE_HTTPS_ADDR is empty)"
+                        .into(),
+                });
+            }
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: HTTPS_REDIRECT,
+                    message: format!("expected on or off, got {other:?}"),
+                });
+            }
+        };
 
         Ok(Settings {
             http_addr,
@@ -225,6 +245,7 @@ impl Settings {
             quotas,
             redis_url,
             redis_prefix,
+            https_redirect,
         })
     }
 }

@@ -36,9 +36,7 @@ impl Phase for SanitizeForwarding {
             .client_addr()
             .and_then(|addr| addr.as_inet())
             .map(|addr| addr.ip().to_canonical());
-        let tls = session
-            .digest()
-            .is_some_and(|digest| digest.ssl_digest.is_some());
+        let tls = super::is_tls(session);
         let request = session.req_header_mut();
         let client = client_address(request, peer, self.trusted_hops);
         ctx.client_ip = client;

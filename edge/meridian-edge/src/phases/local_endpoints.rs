@@ -65,6 +65,7 @@ mod tests {
             Reply::Json { status, .. } => status,
             Reply::Problem(problem) => problem.status(),
             Reply::Limited(_) => StatusCode::TOO_MANY_REQUESTS,
+            Reply::Redirect(_) => StatusCode::PERMANENT_REDIRECT,
         })
     }
 

@@ -11,6 +11,8 @@
 //!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
 //! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` (503 while no core is healthy) answered
 //!    here, `/metrics` refused.
+//!    With `MERIDIAN_EDGE_HTTPS_REDIRECT=on`, [`RedirectToHttps`] then sends plain-HTTP requests
+//!    to HTTPS (308).
 //! 4. [`Authenticate`]: verifies the access token and sets the `X-Meridian-*` identity headers
 //!    (which is why step 2 strips client-sent ones first, and why health checks answered in
 //!    step 3 need no token), then applies the route policy.
@@ -23,6 +25,7 @@
 
 mod authenticate;
 mod forwarding;
+mod https_redirect;
 mod local_endpoints;
 mod protocol;
 mod rate_limit;
@@ -42,11 +45,19 @@ use crate::upstreams::Upstreams;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
+use https_redirect::RedirectToHttps;
 use local_endpoints::LocalEndpoints;
 use protocol::CheckProtocol;
 use rate_limit::RateLimit;
 use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
+
+/// Whether the request came over TLS.
+fn is_tls(session: &Session) -> bool {
+    session
+        .digest()
+        .is_some_and(|digest| digest.ssl_digest.is_some())
+}
 
 /// What a phase decided.
 pub enum Outcome {
@@ -68,6 +79,7 @@ impl Phases {
     /// The phases in their order; `limits` is `None` when rate limiting is off.
     pub fn standard(
         trusted_hops: usize,
+        https_redirect: Option<u16>,
         upstreams: Arc<Upstreams>,
         verifier: Arc<Verifier>,
         limits: Option<Arc<Limits>>,
@@ -78,8 +90,11 @@ impl Phases {
             Box::new(CheckProtocol),
             Box::new(SanitizeForwarding { trusted_hops }),
             Box::new(LocalEndpoints { upstreams }),
-            Box::new(Authenticate { verifier }),
         ];
+        if let Some(port) = https_redirect {
+            phases.push(Box::new(RedirectToHttps { port }));
+        }
+        phases.push(Box::new(Authenticate { verifier }));
         if let Some(limits) = limits {
             phases.push(Box::new(RateLimit { limits, global }));
         }

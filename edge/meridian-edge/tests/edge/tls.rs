@@ -68,3 +68,46 @@ async fn https_serves_the_dev_certificate_over_h1_and_h2_and_reuses_it_on_restar
     let served = https_request(&restarted, &restarted.client, Version::HTTP_2).await;
     assert_eq!(served, on_disk);
 }
+
+#[tokio::test]
+async fn plain_http_can_be_redirected_to_https() {
+    let core = EchoCore::start("core").await;
+    let dir = TestDir::new();
+    let certs = dir.path().join("redirect-tls");
+    let edge = TestEdge::start(
+        EdgeConfig::in_front_of(&core)
+            .with_tls_dir(&certs)
+            .with_env("MERIDIAN_EDGE_HTTPS_REDIRECT", "on"),
+        dir.path(),
+    )
+    .await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let moved = no_redirects
+        .post(edge.url("/cart/items?x=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(moved.status(), 308);
+    let https_port = edge.https.expect("https").port();
+    assert_eq!(
+        moved.headers()["location"],
+        format!("https://127.0.0.1:{https_port}/cart/items?x=1").as_str()
+    );
+
+    // Probes stay on plain HTTP; HTTPS is served.
+    let health = no_redirects.get(edge.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+    let secure = edge
+        .client
+        .get(edge.https_url("/products"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(secure.status(), 200);
+    let seen: Echo = secure.json().await.unwrap();
+    assert_eq!(seen.header("x-forwarded-proto"), ["https"]);
+}
