@@ -20,6 +20,7 @@
 //! - [`logging`] and `metrics`: the access log and the request counters.
 
 mod auth;
+mod cache;
 mod context;
 mod global_limits;
 pub mod logging;

@@ -15,7 +15,10 @@ use pingora::http::ResponseHeader;
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, Result};
+use pingora_cache::key::CacheKey;
+use pingora_cache::{CachePhase, RespCacheable};
 
+use crate::cache;
 use crate::context::RequestCtx;
 use crate::logging::{self, AccessRecord};
 use crate::metrics::Metrics;
@@ -33,6 +36,8 @@ const READ_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub struct EdgeProxy {
     phases: Phases,
+    /// Whether public GETs go through the response cache.
+    cache: bool,
     upstreams: Arc<Upstreams>,
     metrics: Metrics,
     /// Named in `X-Region` on the responses the edge writes itself.
@@ -40,9 +45,10 @@ pub struct EdgeProxy {
 }
 
 impl EdgeProxy {
-    pub fn new(phases: Phases, upstreams: Arc<Upstreams>, metrics: Metrics) -> Self {
+    pub fn new(phases: Phases, upstreams: Arc<Upstreams>, metrics: Metrics, cache: bool) -> Self {
         EdgeProxy {
             phases,
+            cache,
             home_region: upstreams.home().as_str().to_owned(),
             upstreams,
             metrics,
@@ -66,6 +72,34 @@ impl ProxyHttp for EdgeProxy {
                 Ok(true)
             }
         }
+    }
+
+    fn request_cache_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {
+        if !self.cache || !cache::request_cacheable(session.req_header()) {
+            return Ok(());
+        }
+        if let Some(store) = cache::store() {
+            session
+                .cache
+                .enable(store, None, None, Some(cache::lock()), None);
+        }
+        Ok(())
+    }
+
+    fn cache_key_callback(&self, session: &Session, _ctx: &mut RequestCtx) -> Result<CacheKey> {
+        let tls = session
+            .digest()
+            .is_some_and(|digest| digest.ssl_digest.is_some());
+        Ok(cache::key(session.req_header(), tls))
+    }
+
+    fn response_cache_filter(
+        &self,
+        _session: &Session,
+        response: &ResponseHeader,
+        _ctx: &mut RequestCtx,
+    ) -> Result<RespCacheable> {
+        Ok(cache::response_cacheable(response))
     }
 
     async fn upstream_peer(
@@ -131,11 +165,20 @@ impl ProxyHttp for EdgeProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         response: &mut ResponseHeader,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         response.insert_header(X_REQUEST_ID, ctx.request_id().as_str())?;
+        if session.cache.enabled() {
+            let state = match session.cache.phase() {
+                CachePhase::Hit => "HIT",
+                CachePhase::Stale | CachePhase::StaleUpdating => "STALE",
+                CachePhase::Revalidated => "REVALIDATED",
+                _ => "MISS",
+            };
+            response.insert_header("x-cache", state)?;
+        }
         if let Some(decision) = &ctx.rate_limit {
             reply::rate_limit_headers(response, decision)?;
         }

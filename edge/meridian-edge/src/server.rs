@@ -81,7 +81,24 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         limits,
         global,
     );
-    let proxy = EdgeProxy::new(phases, Arc::clone(&upstreams), metrics);
+    let purger = match settings.cache_bytes {
+        Some(bytes) => {
+            crate::cache::init(bytes);
+            let naming = meridian_jetstream::Naming::new(&settings.nats_prefix)
+                .map_err(|e| anyhow::anyhow!("MERIDIAN_NATS_PREFIX: {e}"))?;
+            Some(CachePurger {
+                nats_url: settings.nats_url.clone(),
+                naming,
+            })
+        }
+        None => None,
+    };
+    let proxy = EdgeProxy::new(
+        phases,
+        Arc::clone(&upstreams),
+        metrics,
+        settings.cache_bytes.is_some(),
+    );
     let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
     public.add_tcp(&settings.http_addr.to_string());
     if let Some((addr, files)) = https {
@@ -102,6 +119,10 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         "upstream health",
         HealthChecks(upstreams),
     ));
+
+    if let Some(purger) = purger {
+        server.add_service(background_service("cache purge", purger));
+    }
     Ok(server)
 }
 
@@ -146,6 +167,22 @@ impl BackgroundService for HealthChecks {
                 () = tokio::time::sleep(crate::upstreams::PROBE_EVERY) => {}
                 _ = shutdown.changed() => return,
             }
+        }
+    }
+}
+
+/// Follows the catalog's events and purges the response cache.
+struct CachePurger {
+    nats_url: String,
+    naming: meridian_jetstream::Naming,
+}
+
+#[async_trait::async_trait]
+impl BackgroundService for CachePurger {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        tokio::select! {
+            () = crate::cache::purge::follow_catalog(self.nats_url.clone(), self.naming.clone()) => {}
+            _ = shutdown.changed() => {}
         }
     }
 }

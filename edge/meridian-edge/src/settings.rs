@@ -31,6 +31,10 @@ const RATE_SIGN_IN: &str = "MERIDIAN_EDGE_RATE_SIGN_IN";
 const RATE_CHECKOUT: &str = "MERIDIAN_EDGE_RATE_CHECKOUT";
 const REDIS_URL: &str = "MERIDIAN_EDGE_REDIS_URL";
 const HTTPS_REDIRECT: &str = "MERIDIAN_EDGE_HTTPS_REDIRECT";
+const CACHE: &str = "MERIDIAN_EDGE_CACHE";
+const CACHE_MB: &str = "MERIDIAN_EDGE_CACHE_MB";
+const NATS_URL: &str = "NATS_URL";
+const NATS_PREFIX: &str = "MERIDIAN_NATS_PREFIX";
 const REDIS_PREFIX: &str = "MERIDIAN_EDGE_REDIS_PREFIX";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
@@ -67,6 +71,11 @@ pub struct Settings {
     pub redis_prefix: String,
     /// Whether plain-HTTP requests are redirected to HTTPS (when HTTPS is on).
     pub https_redirect: bool,
+    /// The response cache's capacity in bytes; `None` when the cache is off.
+    pub cache_bytes: Option<usize>,
+    /// The NATS server and subject prefix of the catalog events that purge the cache.
+    pub nats_url: String,
+    pub nats_prefix: String,
 }
 
 #[derive(Debug)]
@@ -233,6 +242,31 @@ impl Settings {
             }
         };
 
+        let cache_bytes = match value(CACHE).as_deref().map(str::trim) {
+            None | Some("off") => None,
+            Some("on") => {
+                let megabytes: usize = match value(CACHE_MB) {
+                    None => 256,
+                    Some(text) => text
+                        .trim()
+                        .parse()
+                        .ok()
+                        .filter(|mb| (1..=65_536).contains(mb))
+                        .ok_or_else(|| ConfigError {
+                            variable: CACHE_MB,
+                            message: format!("expected 1 to 65536 MiB, got {text:?}"),
+                        })?,
+                };
+                Some(megabytes << 20)
+            }
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: CACHE,
+                    message: format!("expected on or off, got {other:?}"),
+                });
+            }
+        };
+
         Ok(Settings {
             http_addr,
             https,
@@ -246,6 +280,9 @@ impl Settings {
             redis_url,
             redis_prefix,
             https_redirect,
+            cache_bytes,
+            nats_url: value(NATS_URL).unwrap_or_else(|| "nats://127.0.0.1:14222".to_owned()),
+            nats_prefix: value(NATS_PREFIX).unwrap_or_else(|| "meridian".to_owned()),
         })
     }
 }

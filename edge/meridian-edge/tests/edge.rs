@@ -4,6 +4,8 @@
 
 #[path = "edge/auth.rs"]
 mod auth;
+#[path = "edge/cache.rs"]
+mod cache;
 #[path = "edge/failures.rs"]
 mod failures;
 #[path = "edge/forwarding.rs"]

@@ -80,6 +80,16 @@ impl EchoCore {
     }
 
     pub async fn start_with_jwks(name: &'static str, jwks: Option<String>) -> Self {
+        Self::start_with(name, jwks, false).await
+    }
+
+    /// A core whose answers may be cached for a minute, and come slowly (300 ms), so that
+    /// concurrent requests overlap.
+    pub async fn start_cacheable(name: &'static str) -> Self {
+        Self::start_with(name, None, true).await
+    }
+
+    async fn start_with(name: &'static str, jwks: Option<String>, cacheable: bool) -> Self {
         let jwks: Option<Arc<str>> = jwks.map(Into::into);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -87,7 +97,13 @@ impl EchoCore {
         let counter = Arc::clone(&hits);
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(echo(stream, name, Arc::clone(&counter), jwks.clone()));
+                tokio::spawn(echo(
+                    stream,
+                    name,
+                    Arc::clone(&counter),
+                    jwks.clone(),
+                    cacheable,
+                ));
             }
         });
         EchoCore { addr, hits }
@@ -104,6 +120,7 @@ async fn echo(
     name: &'static str,
     hits: Arc<AtomicUsize>,
     jwks: Option<Arc<str>>,
+    cacheable: bool,
 ) {
     let mut head = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -132,9 +149,15 @@ async fn echo(
         Some(jwks) if path == "/.well-known/jwks.json" => jwks.to_string(),
         _ => serde_json::json!({"core": name, "path": path, "headers": headers}).to_string(),
     };
+    let cache_control = if cacheable {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        "cache-control: public, max-age=60\r\n"
+    } else {
+        ""
+    };
     let response = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         connection: close\r\n\r\n{body}",
+         {cache_control}connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
@@ -256,6 +279,11 @@ impl TestEdge {
         };
         edge.wait_until_serving().await;
         edge
+    }
+
+    /// What the edge has logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,178 @@
+//! The response cache for public GETs: what may be cached, under which key, and the shared
+//! store and lock. Pingora's cache state machine does the rest (`proxy.rs` wires its hooks).
+//!
+//! Off unless `MERIDIAN_EDGE_CACHE=on`; then the edge follows the catalog's events on
+//! JetStream (`NATS_URL`, `MERIDIAN_NATS_PREFIX`) and any change moves the cache to a new
+//! generation ([`purge`]).
+//!
+//! - Only `GET`/`HEAD` of the catalog and search (`/products…`, `/categories…`, `/search…`),
+//!   without `Authorization` or `Cookie`: an authenticated response is never stored or served.
+//! - The key is the cache generation, scheme, host, path and the query with its parameters
+//!   sorted (`?b=2&a=1` and `?a=1&b=2` are one entry).
+//! - A response is stored only as the core's `Cache-Control` allows, never with `Set-Cookie`
+//!   or `Vary: *`.
+//! - Concurrent misses on one key wait for the first (the cache lock): one upstream request.
+
+pub mod purge;
+pub mod store;
+
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use http::{Method, header};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora_cache::cache_control::CacheControl;
+use pingora_cache::filters::resp_cacheable;
+use pingora_cache::key::CacheKey;
+use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
+use pingora_cache::{CacheMetaDefaults, NoCacheReason, RespCacheable};
+
+use store::MemoryStore;
+
+/// How long concurrent misses wait for the first one's response before going upstream too.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Statuses cached without an explicit lifetime: none (the core says what may be cached).
+const DEFAULTS: CacheMetaDefaults = CacheMetaDefaults::new(|_| None, 0, 0);
+
+static LOCK: LazyLock<Box<CacheLock>> = LazyLock::new(|| CacheLock::new_boxed(LOCK_TIMEOUT));
+
+/// The store, created on first use with the configured capacity.
+static STORE: std::sync::OnceLock<MemoryStore> = std::sync::OnceLock::new();
+
+/// Creates the store (once; later calls keep the first size).
+pub fn init(capacity_bytes: usize) {
+    STORE.get_or_init(|| MemoryStore::new(capacity_bytes, capacity_bytes / 4096 + 1));
+}
+
+pub fn store() -> Option<&'static MemoryStore> {
+    STORE.get()
+}
+
+pub fn lock() -> &'static CacheKeyLockImpl {
+    &**LOCK
+}
+
+/// Whether a request may be answered from (and fill) the cache.
+pub fn request_cacheable(request: &RequestHeader) -> bool {
+    let method_ok = request.method == Method::GET || request.method == Method::HEAD;
+    let path = request.uri.path();
+    let public = ["/products", "/categories", "/search"]
+        .iter()
+        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    method_ok
+        && public
+        && !request.headers.contains_key(header::AUTHORIZATION)
+        && !request.headers.contains_key(header::COOKIE)
+}
+
+/// Scheme, host, path and sorted query.
+pub fn key(request: &RequestHeader, tls: bool) -> CacheKey {
+    let host = request
+        .headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .or_else(|| request.uri.host())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let scheme = if tls { "https" } else { "http" };
+    let primary = format!(
+        "{}|{scheme}://{host}{}?{}",
+        purge::generation(),
+        request.uri.path(),
+        normalized_query(request.uri.query().unwrap_or_default())
+    );
+    CacheKey::new(primary, "")
+}
+
+fn normalized_query(query: &str) -> String {
+    let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
+    pairs.sort_unstable();
+    pairs.join("&")
+}
+
+/// Whether the core's response may be stored, and for how long.
+pub fn response_cacheable(response: &ResponseHeader) -> RespCacheable {
+    if response.headers.contains_key(header::SET_COOKIE) {
+        return RespCacheable::Uncacheable(NoCacheReason::Custom("sets a cookie"));
+    }
+    let vary_all = response
+        .headers
+        .get_all(header::VARY)
+        .iter()
+        .any(|v| v.as_bytes().trim_ascii() == b"*");
+    if vary_all {
+        return RespCacheable::Uncacheable(NoCacheReason::Custom("Vary: *"));
+    }
+    let cache_control = CacheControl::from_resp_headers(response);
+    resp_cacheable(cache_control.as_ref(), response.clone(), false, &DEFAULTS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get(target: &str) -> RequestHeader {
+        let mut request = RequestHeader::build("GET", target.as_bytes(), None).unwrap();
+        request.insert_header("host", "Shop.Example").unwrap();
+        request
+    }
+
+    #[test]
+    fn only_anonymous_catalog_reads_are_cacheable() {
+        assert!(request_cacheable(&get("/products/1")));
+        assert!(request_cacheable(&get("/search?q=shoe")));
+        assert!(!request_cacheable(&get("/productsx")));
+        assert!(!request_cacheable(&get("/cart")));
+        let mut signed_in = get("/products/1");
+        signed_in
+            .insert_header("authorization", "Bearer x")
+            .unwrap();
+        assert!(!request_cacheable(&signed_in));
+        let mut cookie = get("/products/1");
+        cookie.insert_header("cookie", "s=1").unwrap();
+        assert!(!request_cacheable(&cookie));
+        let post = RequestHeader::build("POST", b"/products", None).unwrap();
+        assert!(!request_cacheable(&post));
+    }
+
+    #[test]
+    fn keys_ignore_parameter_order_and_host_case() {
+        use pingora_cache::key::CacheHashKey;
+        let a = key(&get("/products?b=2&a=1"), false).combined();
+        let b = key(&get("/products?a=1&b=2&"), false).combined();
+        assert_eq!(a, b);
+        assert_ne!(a, key(&get("/products?a=1"), false).combined());
+        assert_ne!(a, key(&get("/products?b=2&a=1"), true).combined());
+    }
+
+    #[test]
+    fn cookies_and_private_answers_are_not_stored() {
+        let mut ok = ResponseHeader::build(200, None).unwrap();
+        ok.insert_header("cache-control", "public, max-age=30")
+            .unwrap();
+        assert!(matches!(
+            response_cacheable(&ok),
+            RespCacheable::Cacheable(_)
+        ));
+        let mut cookie = ok.clone();
+        cookie.insert_header("set-cookie", "s=1").unwrap();
+        assert!(!matches!(
+            response_cacheable(&cookie),
+            RespCacheable::Cacheable(_)
+        ));
+        let mut private = ResponseHeader::build(200, None).unwrap();
+        private
+            .insert_header("cache-control", "private, max-age=30")
+            .unwrap();
+        assert!(!matches!(
+            response_cacheable(&private),
+            RespCacheable::Cacheable(_)
+        ));
+        let silent = ResponseHeader::build(200, None).unwrap();
+        assert!(!matches!(
+            response_cacheable(&silent),
+            RespCacheable::Cacheable(_)
+        ));
+    }
+}
