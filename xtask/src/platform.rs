@@ -190,6 +190,8 @@ pub struct Launch<'a> {
     /// Whether the edge applies its rate limits. Benchmarks and load tests send everything
     /// from one address, at rates no shopper reaches: they measure with the limits off.
     pub rate_limits: bool,
+    /// Whether the edge caches public GETs (purged by catalog events on the same NATS).
+    pub edge_cache: bool,
 }
 
 pub struct CoreEndpoint {
@@ -222,6 +224,7 @@ impl Platform {
             ports,
             name_prefix,
             rate_limits,
+            edge_cache,
         } = *launch;
         ensure!(
             ports.core_http.len() == regions.len() && ports.core_ops.len() == regions.len(),
@@ -281,6 +284,11 @@ impl Platform {
             .env("MERIDIAN_EDGE_GRACE_PERIOD_S", "1");
         if !rate_limits {
             command.env("MERIDIAN_EDGE_RATE_LIMITS", "off");
+        }
+        if edge_cache {
+            // NATS_URL, for the catalog events that purge the cache.
+            services.export_to(&mut command);
+            command.env("MERIDIAN_EDGE_CACHE", "on");
         }
         let mut child = ManagedChild::spawn(layout, &name, command)?;
         let healthz = format!("{}/healthz", edge.http);

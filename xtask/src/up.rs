@@ -50,6 +50,7 @@ pub fn run(layout: &Layout, options: &Options) -> Result<()> {
         ports: &ports,
         name_prefix: "",
         rate_limits: true,
+        edge_cache: true,
     })?;
     print_summary(&platform, &services, &admin);
 

@@ -1,13 +1,15 @@
 //! `edge`: the edge against nginx, which the command installs (Debian's package) and starts
 //! beside it, in front of the same core, measured in the same run.
 //!
-//! (b) an uncached `GET /products/{id}` through the edge vs nginx `proxy_pass` (upstream
-//!     keep-alive, 2 workers as the edge has 2 threads): goal >= 0.9 of nginx's throughput;
-//! (d) the same GET with a verified access token vs anonymous, through the edge: goal <= 10%
-//!     cost.
+//! (a) a cached `GET /products/{id}` from the edge's cache vs nginx `proxy_cache` serving the
+//!     same object: goal >= 1.0 of nginx's throughput;
+//! (b) the same GET uncached (a `Cookie` keeps it out of the edge's cache; nginx `proxy_pass`
+//!     without a cache), upstream keep-alive on both, 2 workers as the edge has 2 threads:
+//!     goal >= 0.9 of nginx's throughput;
+//! (d) the same GET with a verified access token vs anonymous (both uncached), through the
+//!     edge: goal <= 10% cost.
 //!
-//! (a) the cached GET vs nginx `proxy_cache` and (c) the WAF are printed as not measured: the
-//! edge has neither a response cache nor a WAF yet.
+//! (c) the WAF is printed as not measured: the edge has no WAF yet.
 //!
 //! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
 
@@ -36,24 +38,28 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub fn run(layout: &Layout) -> Result<()> {
     let seconds = measurement_seconds()?;
     apt::ensure(&[Need::new("nginx", "nginx")])?;
-    let mut harness = Harness::start(layout)?;
+    let mut harness = Harness::start_with_cache(layout, true)?;
     let product = super::edge_overhead::first_product_id(harness.core())?;
     let path = format!("/products/{product}");
     let token = access_token(layout, harness.core())?;
     let nginx = Nginx::start(layout, harness.core())?;
 
+    let cookie = "Cookie: bench=1".to_owned();
+    let bearer = format!("Authorization: Bearer {token}");
     let targets = [
-        ("nginx", nginx.url.clone(), None),
-        ("edge", harness.edge().to_owned(), None),
-        ("edge+jwt", harness.edge().to_owned(), Some(token.as_str())),
+        ("nginx", nginx.url.clone(), Some(cookie.clone())),
+        ("edge", harness.edge().to_owned(), Some(cookie)),
+        ("edge+jwt", harness.edge().to_owned(), Some(bearer)),
+        ("nginx-cache", nginx.cache_url.clone(), None),
+        ("edge-cache", harness.edge().to_owned(), None),
     ];
-    for (_, base, token) in &targets {
-        load(base, &path, *token, WARM_UP_SECONDS).run()?;
+    for (_, base, header) in &targets {
+        load(base, &path, header.as_deref(), WARM_UP_SECONDS).run()?;
     }
     let mut reports = Vec::new();
-    for (name, base, token) in &targets {
+    for (name, base, header) in &targets {
         shutdown::check()?;
-        let report = load(base, &path, *token, seconds).run()?;
+        let report = load(base, &path, header.as_deref(), seconds).run()?;
         harness.ensure_running()?;
         reports.push((*name, report));
     }
@@ -62,10 +68,10 @@ pub fn run(layout: &Layout) -> Result<()> {
     Ok(())
 }
 
-fn load(base: &str, path: &str, token: Option<&str>, seconds: u64) -> Load {
+fn load(base: &str, path: &str, header: Option<&str>, seconds: u64) -> Load {
     let load = Load::get(format!("{base}{path}"), 2, 64, seconds);
-    match token {
-        Some(token) => load.with_header(format!("Authorization: Bearer {token}")),
+    match header {
+        Some(header) => load.with_header(header.to_owned()),
         None => load,
     }
 }
@@ -88,22 +94,27 @@ fn access_token(layout: &Layout, core: &str) -> Result<String> {
         .context("the login answer has no access_token")
 }
 
-/// nginx in the foreground on a free port, stopped when dropped.
+/// nginx in the foreground on two free ports (plain proxy, and proxy with a cache), stopped
+/// when dropped.
 struct Nginx {
     child: Child,
     url: String,
+    cache_url: String,
 }
 
 impl Nginx {
     fn start(layout: &Layout, core: &str) -> Result<Nginx> {
         let dir = layout.bench().join("nginx");
         create_dir(&dir.join("tmp"))?;
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-            .local_addr()?
-            .port();
+        let free = || -> Result<u16> {
+            Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+                .local_addr()?
+                .port())
+        };
+        let (port, cache_port) = (free()?, free()?);
         let upstream = core.trim_start_matches("http://");
         let conf = dir.join("nginx.conf");
-        std::fs::write(&conf, config(&dir, upstream, port))
+        std::fs::write(&conf, config(&dir, upstream, port, cache_port))
             .with_context(|| format!("cannot write {}", conf.display()))?;
         let child = cmd::command("nginx")
             .arg("-p")
@@ -115,7 +126,12 @@ impl Nginx {
             .spawn()
             .context("cannot start nginx")?;
         let url = format!("http://127.0.0.1:{port}");
-        let mut nginx = Nginx { child, url };
+        let cache_url = format!("http://127.0.0.1:{cache_port}");
+        let mut nginx = Nginx {
+            child,
+            url,
+            cache_url,
+        };
         for _ in 0..100 {
             if http::get(&format!("{}/healthz", nginx.url), CALL_TIMEOUT)
                 .is_ok_and(|r| r.is_success())
@@ -140,9 +156,10 @@ impl Drop for Nginx {
     }
 }
 
-/// A plain reverse proxy, tuned as one would for this: 2 workers, upstream keep-alive, no
-/// access log (the edge writes one without blocking, nginx's buffered log is turned off).
-fn config(dir: &Path, upstream: &str, port: u16) -> String {
+/// A plain reverse proxy, and one with a cache, tuned as one would for this: 2 workers,
+/// upstream keep-alive, no access log, the cache in memory-backed pages with a lock against
+/// stampedes, honouring the core's Cache-Control as the edge does.
+fn config(dir: &Path, upstream: &str, port: u16, cache_port: u16) -> String {
     let dir = dir.display();
     format!(
         "# Generated by `cargo xtask bench edge`.\n\
@@ -159,15 +176,19 @@ fn config(dir: &Path, upstream: &str, port: u16) -> String {
          \x20 uwsgi_temp_path {dir}/tmp/uwsgi;\n\
          \x20 scgi_temp_path {dir}/tmp/scgi;\n\
          \x20 upstream core {{ server {upstream}; keepalive 128; }}\n\
+         \x20 proxy_cache_path {dir}/cache levels=1:2 keys_zone=meridian:10m max_size=256m \
+         inactive=10m use_temp_path=off;\n\
+         \x20 proxy_http_version 1.1;\n\
+         \x20 proxy_set_header Connection \"\";\n\
+         \x20 proxy_set_header Host $host;\n\
+         \x20 proxy_set_header X-Forwarded-For $remote_addr;\n\
          \x20 server {{\n\
          \x20   listen 127.0.0.1:{port};\n\
-         \x20   location / {{\n\
-         \x20     proxy_pass http://core;\n\
-         \x20     proxy_http_version 1.1;\n\
-         \x20     proxy_set_header Connection \"\";\n\
-         \x20     proxy_set_header Host $host;\n\
-         \x20     proxy_set_header X-Forwarded-For $remote_addr;\n\
-         \x20   }}\n\
+         \x20   location / {{ proxy_pass http://core; }}\n\
+         \x20 }}\n\
+         \x20 server {{\n\
+         \x20   listen 127.0.0.1:{cache_port};\n\
+         \x20   location / {{ proxy_pass http://core; proxy_cache meridian; proxy_cache_lock on; }}\n\
          \x20 }}\n\
          }}\n"
     )
@@ -175,7 +196,7 @@ fn config(dir: &Path, upstream: &str, port: u16) -> String {
 
 fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
     println!();
-    println!("GET {path}   (wrk: 2 threads, 64 connections, {seconds} s, no response cache)");
+    println!("GET {path}   (wrk: 2 threads, 64 connections, {seconds} s)");
     println!(
         "  {:<10} {:>12} {:>10} {:>10} {:>8}",
         "target", "requests/s", "p50 ms", "p99 ms", "failed"
@@ -199,11 +220,19 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
             "MISSES THE GOAL"
         }
     };
-    let ratio = if rate("nginx") > 0.0 {
-        rate("edge") / rate("nginx")
-    } else {
-        0.0
+    let ratio_of = |a: &str, b: &str| {
+        if rate(b) > 0.0 {
+            rate(a) / rate(b)
+        } else {
+            0.0
+        }
     };
+    let cached = ratio_of("edge-cache", "nginx-cache");
+    println!(
+        "  (a) cached GET, edge cache / nginx proxy_cache: {cached:.2} (goal >= 1.0): {}",
+        verdict(cached >= 1.0)
+    );
+    let ratio = ratio_of("edge", "nginx");
     println!(
         "  (b) uncached GET, edge / nginx proxy_pass: {ratio:.2} (goal >= {EDGE_VS_NGINX_GOAL}): {}",
         verdict(ratio >= EDGE_VS_NGINX_GOAL)
@@ -220,9 +249,6 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
         verdict(cost <= JWT_COST_GOAL)
     );
     println!(
-        "  (a) cached GET vs nginx proxy_cache: not measured, the edge has no response cache yet"
-    );
-    println!(
         "  (c) WAF on vs off, and vs ModSecurity + CRS: not measured, the edge has no WAF yet"
     );
     if reports.iter().any(|(_, r)| r.failed > 0) {
@@ -236,9 +262,11 @@ mod tests {
 
     #[test]
     fn the_nginx_config_proxies_to_the_core_with_keep_alive() {
-        let text = config(std::path::Path::new("/x"), "127.0.0.1:8081", 9000);
+        let text = config(std::path::Path::new("/x"), "127.0.0.1:8081", 9000, 9001);
         assert!(text.contains("upstream core { server 127.0.0.1:8081; keepalive 128; }"));
         assert!(text.contains("listen 127.0.0.1:9000;"));
+        assert!(text.contains("listen 127.0.0.1:9001;"));
+        assert!(text.contains("proxy_cache meridian;"));
         assert!(text.contains("proxy_http_version 1.1;"));
         assert_eq!(text.matches('{').count(), text.matches('}').count());
     }

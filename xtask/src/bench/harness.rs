@@ -19,6 +19,11 @@ pub struct Harness {
 
 impl Harness {
     pub fn start(layout: &Layout) -> Result<Self> {
+        Self::start_with_cache(layout, false)
+    }
+
+    /// [`Harness::start`], with the edge's response cache on or off.
+    pub fn start_with_cache(layout: &Layout, edge_cache: bool) -> Result<Self> {
         let mut tools = apt::BUILD_TOOLS.to_vec();
         tools.push(Need::new("wrk", "wrk"));
         apt::ensure(&tools)?;
@@ -40,6 +45,7 @@ impl Harness {
             ports: &ports,
             name_prefix: "bench-",
             rate_limits: false,
+            edge_cache,
         })?;
         Ok(Self { platform, services })
     }
