@@ -8,10 +8,12 @@
 
 use std::any::Any;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use pingora::Result;
+use pingora::http::ResponseHeader;
 use pingora_cache::CacheMeta;
 use pingora_cache::key::{CacheHashKey, CacheKey};
 use pingora_cache::storage::{
@@ -26,14 +28,42 @@ pub const MAX_OBJECT_BYTES: usize = 1 << 20;
 /// Weights are KiB, as TinyUFO's weights are 16-bit.
 const WEIGHT_UNIT: usize = 1024;
 
+/// A stored response. The metadata is kept parsed, not as Pingora's serialized form: a hit then
+/// costs a header-map clone instead of a decompression and a parse.
 struct Entry {
-    meta: (Vec<u8>, Vec<u8>),
+    fresh_until: SystemTime,
+    created: SystemTime,
+    stale_while_revalidate_sec: u32,
+    stale_if_error_sec: u32,
+    header: ResponseHeader,
     body: Bytes,
 }
 
 impl Entry {
+    fn new(meta: &CacheMeta, body: Bytes) -> Self {
+        Entry {
+            fresh_until: meta.fresh_until(),
+            created: meta.created(),
+            stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
+            stale_if_error_sec: meta.stale_if_error_sec(),
+            header: meta.response_header_copy(),
+            body,
+        }
+    }
+
+    fn meta(&self) -> CacheMeta {
+        CacheMeta::new(
+            self.fresh_until,
+            self.created,
+            self.stale_while_revalidate_sec,
+            self.stale_if_error_sec,
+            self.header.clone(),
+        )
+    }
+
     fn weight(&self) -> u16 {
-        let bytes = self.body.len() + self.meta.0.len() + self.meta.1.len();
+        // Headers weighed at a generous 128 bytes each.
+        let bytes = self.body.len() + self.header.headers.len() * 128;
         u16::try_from(bytes / WEIGHT_UNIT + 1).unwrap_or(u16::MAX)
     }
 }
@@ -66,7 +96,7 @@ impl Storage for MemoryStore {
         let Some(entry) = self.entries.get(&key.combined()) else {
             return Ok(None);
         };
-        let meta = CacheMeta::deserialize(&entry.meta.0, &entry.meta.1)?;
+        let meta = entry.meta();
         let hit = Hit {
             body: Some(entry.body.clone()),
             weight: entry.body.len(),
@@ -83,7 +113,7 @@ impl Storage for MemoryStore {
         Ok(Box::new(Miss {
             store: self,
             key: key.combined(),
-            meta: meta.serialize()?,
+            meta: Entry::new(meta, Bytes::new()),
             body: BytesMut::new(),
             too_large: false,
         }))
@@ -111,10 +141,7 @@ impl Storage for MemoryStore {
         let Some(entry) = self.entries.get(&combined) else {
             return Ok(false);
         };
-        let updated = Entry {
-            meta: meta.serialize()?,
-            body: entry.body.clone(),
-        };
+        let updated = Entry::new(meta, entry.body.clone());
         self.put(combined, updated);
         Ok(true)
     }
@@ -160,7 +187,8 @@ impl HandleHit for Hit {
 struct Miss {
     store: &'static MemoryStore,
     key: String,
-    meta: (Vec<u8>, Vec<u8>),
+    /// The response's metadata, with its body still to come.
+    meta: Entry,
     body: BytesMut,
     too_large: bool,
 }
@@ -181,8 +209,8 @@ impl HandleMiss for Miss {
         let size = self.body.len();
         if !self.too_large {
             let entry = Entry {
-                meta: self.meta,
                 body: self.body.freeze(),
+                ..self.meta
             };
             self.store.put(self.key, entry);
         }
