@@ -21,7 +21,7 @@ fn main() -> ExitCode {
             return ExitCode::from(EXIT_BAD_CONFIGURATION);
         }
     };
-    let _log_writer = logging::init();
+    logging::init();
     match server::build(settings) {
         Ok(server) => server.run_forever(),
         Err(error) => {
