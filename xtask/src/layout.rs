@@ -25,6 +25,21 @@ impl Layout {
             "workspace root {} has no Cargo.toml; run xtask through `cargo xtask` inside the checkout",
             root.display()
         );
+        // Two checkouts sharing one CARGO_TARGET_DIR can leave the other's xtask binary in
+        // `target/debug/xtask` (cargo does not copy a unit it finds fresh): it would then build,
+        // test and benchmark the other checkout.
+        if let Ok(cwd) = std::env::current_dir()
+            && let (Ok(cwd), Ok(canonical_root)) = (cwd.canonicalize(), root.canonicalize())
+            && cwd.join("Cargo.toml").is_file()
+            && !cwd.starts_with(&canonical_root)
+        {
+            anyhow::bail!(
+                "this xtask binary belongs to the checkout at {} but runs in {}: another checkout \
+                 shares CARGO_TARGET_DIR. Run `touch xtask/src/main.rs` here and retry",
+                root.display(),
+                cwd.display()
+            );
+        }
         Ok(Self { root })
     }
 
