@@ -113,6 +113,17 @@ struct Run {
 }
 
 impl Run {
+    /// A run starting where the order was last recorded.
+    fn new(row: OrderRow, items: Vec<ItemRow>) -> Self {
+        Run {
+            recorded_step: row.saga_step.clone(),
+            row,
+            items,
+            history: Vec::new(),
+            emits: Vec::new(),
+        }
+    }
+
     /// Moves the order to step `to`, optionally into `status`.
     fn advance(&mut self, to: &str, status: Option<&str>) {
         to.clone_into(&mut self.row.saga_step);
@@ -148,14 +159,8 @@ impl Saga {
         };
         store::emit(&mut tx, &order.region, order.id, 1, event).await?;
         tx.commit().await?;
-        let run = Run {
-            recorded_step: row.saga_step.clone(),
-            row,
-            items: order.items.clone(),
-            history: Vec::new(),
-            emits: Vec::new(),
-        };
-        self.run(run, completion).await
+        self.run(Run::new(row, order.items.clone()), completion)
+            .await
     }
 
     /// Drives `order_id` until the saga ends or a step must wait.
@@ -196,14 +201,7 @@ impl Saga {
         };
         let items = store::items(&mut conn, order_id).await?;
         drop(conn);
-        let run = Run {
-            recorded_step: row.saga_step.clone(),
-            row,
-            items,
-            history: Vec::new(),
-            emits: Vec::new(),
-        };
-        self.run(run, completion).await
+        self.run(Run::new(row, items), completion).await
     }
 
     /// Runs the steps of a leased order in memory, then records where they left it.

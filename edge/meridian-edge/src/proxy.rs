@@ -22,7 +22,7 @@ use crate::cache;
 use crate::context::RequestCtx;
 use crate::logging::{self, AccessRecord};
 use crate::metrics::Metrics;
-use crate::phases::{Outcome, Phases, X_REQUEST_ID};
+use crate::phases::{self, Outcome, Phases, X_REQUEST_ID};
 use crate::problem::{EdgeProblem, NO_UPSTREAM};
 use crate::reply;
 use crate::upstreams::Upstreams;
@@ -87,10 +87,7 @@ impl ProxyHttp for EdgeProxy {
     }
 
     fn cache_key_callback(&self, session: &Session, _ctx: &mut RequestCtx) -> Result<CacheKey> {
-        let tls = session
-            .digest()
-            .is_some_and(|digest| digest.ssl_digest.is_some());
-        Ok(cache::key(session.req_header(), tls))
+        Ok(cache::key(session.req_header(), phases::is_tls(session)))
     }
 
     fn response_cache_filter(

@@ -53,7 +53,7 @@ use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
 
 /// Whether the request came over TLS.
-fn is_tls(session: &Session) -> bool {
+pub(crate) fn is_tls(session: &Session) -> bool {
     session
         .digest()
         .is_some_and(|digest| digest.ssl_digest.is_some())
