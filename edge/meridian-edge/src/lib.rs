@@ -9,8 +9,9 @@
 //!   listener with Prometheus `/metrics`.
 //! - `proxy`: the `ProxyHttp` implementation; the only place that speaks Pingora's hooks.
 //! - `phases`: what happens to a request, in order, before it is forwarded (request id, header
-//!   sanitation, local endpoints, access tokens and the route policy, rate limits; the WAF
-//!   slots in there later).
+//!   sanitation, local endpoints, access tokens and the route policy, rate limits, the WAF).
+//! - [`waf`]: the web application firewall's rules, normalisation and anomaly scoring (public
+//!   so the evaluation example can drive it).
 //! - `auth`: access-token verification against the issuer's JWKS, and the route policy.
 //! - `ratelimit`: GCRA quotas per client address, user, sign-in routes and checkout;
 //!   `global_limits`: the same quotas shared by every edge node through Redis, when configured.
@@ -34,3 +35,4 @@ pub mod server;
 pub mod settings;
 mod tls;
 mod upstreams;
+pub mod waf;

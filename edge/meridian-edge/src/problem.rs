@@ -22,6 +22,10 @@ pub enum EdgeProblem {
     TooManyRequests,
     NotFound,
     MethodNotAllowed,
+    /// The web application firewall judged the request an attack.
+    Blocked,
+    /// A body over the edge's inspection limit (the cores' limit too).
+    PayloadTooLarge,
     Internal,
     BadGateway,
     /// The home region's cores cannot be reached; the client may retry shortly.
@@ -30,12 +34,14 @@ pub enum EdgeProblem {
 }
 
 #[derive(Serialize)]
-struct ProblemBody {
+struct ProblemBody<'a> {
     #[serde(rename = "type")]
     problem_type: String,
     title: &'static str,
     status: u16,
     detail: &'static str,
+    /// The id under which the edge logged the request, for a client to quote.
+    request_id: &'a str,
 }
 
 impl EdgeProblem {
@@ -47,6 +53,8 @@ impl EdgeProblem {
             EdgeProblem::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
             EdgeProblem::NotFound => StatusCode::NOT_FOUND,
             EdgeProblem::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            EdgeProblem::Blocked => StatusCode::FORBIDDEN,
+            EdgeProblem::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             EdgeProblem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             EdgeProblem::BadGateway => StatusCode::BAD_GATEWAY,
             EdgeProblem::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -70,6 +78,14 @@ impl EdgeProblem {
             EdgeProblem::MethodNotAllowed => (
                 "method-not-allowed",
                 "this resource does not support the request method",
+            ),
+            EdgeProblem::Blocked => (
+                "blocked",
+                "the request was refused by the web application firewall; quote its request_id if you believe this is a mistake",
+            ),
+            EdgeProblem::PayloadTooLarge => (
+                "payload-too-large",
+                "the request body is over the 64 KiB limit",
             ),
             EdgeProblem::Internal => (
                 "internal",
@@ -95,7 +111,7 @@ impl EdgeProblem {
         (self == EdgeProblem::Unavailable).then_some(1)
     }
 
-    pub fn body(self) -> Vec<u8> {
+    pub fn body(self, request_id: &str) -> Vec<u8> {
         let (slug, detail) = self.slug_and_detail();
         let status = self.status();
         let body = ProblemBody {
@@ -103,6 +119,7 @@ impl EdgeProblem {
             title: status.canonical_reason().unwrap_or("Error"),
             status: status.as_u16(),
             detail,
+            request_id,
         };
         serde_json::to_vec(&body).expect("a problem body always serializes")
     }
@@ -130,6 +147,7 @@ impl EdgeProblem {
         match status {
             404 => EdgeProblem::NotFound,
             405 => EdgeProblem::MethodNotAllowed,
+            413 => EdgeProblem::PayloadTooLarge,
             400..=499 => EdgeProblem::BadRequest,
             502 => EdgeProblem::BadGateway,
             503 => EdgeProblem::Unavailable,
@@ -146,7 +164,7 @@ mod tests {
     #[test]
     fn bodies_follow_rfc_9457() {
         let body: serde_json::Value =
-            serde_json::from_slice(&EdgeProblem::Unavailable.body()).unwrap();
+            serde_json::from_slice(&EdgeProblem::Unavailable.body("r-1")).unwrap();
         assert_eq!(
             body,
             serde_json::json!({
@@ -154,6 +172,7 @@ mod tests {
                 "title": "Service Unavailable",
                 "status": 503,
                 "detail": "the service is temporarily unavailable; retry shortly",
+                "request_id": "r-1",
             })
         );
     }

@@ -65,13 +65,13 @@ impl Reply {
             Reply::Problem(problem) => (
                 problem.status(),
                 "application/problem+json",
-                Bytes::from(problem.body()),
+                Bytes::from(problem.body(request_id.as_str())),
                 problem.retry_after_s(),
             ),
             Reply::Limited(_) => (
                 EdgeProblem::TooManyRequests.status(),
                 "application/problem+json",
-                Bytes::from(EdgeProblem::TooManyRequests.body()),
+                Bytes::from(EdgeProblem::TooManyRequests.body(request_id.as_str())),
                 None,
             ),
             Reply::Redirect(_) => (

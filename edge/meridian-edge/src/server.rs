@@ -73,6 +73,19 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         .as_ref()
         .filter(|_| settings.https_redirect)
         .map(|https| https.addr.port());
+    let waf = match settings.waf.mode {
+        crate::waf::Mode::Off => None,
+        mode => {
+            tracing::info!(
+                ?mode,
+                paranoia_level = settings.waf.paranoia_level,
+                "WAF on"
+            );
+            let waf = crate::waf::Waf::new(settings.waf.clone())
+                .map_err(|e| anyhow::anyhow!("the WAF's rules do not compile: {e}"))?;
+            Some(Arc::new(waf))
+        }
+    };
     let phases = Phases::standard(
         settings.trusted_hops,
         https_redirect,
@@ -80,6 +93,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         verifier,
         limits,
         global,
+        waf,
     );
     let purger = match settings.cache_bytes {
         Some(bytes) => {

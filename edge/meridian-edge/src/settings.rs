@@ -36,6 +36,8 @@ const CACHE_MB: &str = "MERIDIAN_EDGE_CACHE_MB";
 const NATS_URL: &str = "NATS_URL";
 const NATS_PREFIX: &str = "MERIDIAN_NATS_PREFIX";
 const REDIS_PREFIX: &str = "MERIDIAN_EDGE_REDIS_PREFIX";
+const WAF: &str = "MERIDIAN_EDGE_WAF";
+const WAF_RULES: &str = "MERIDIAN_EDGE_WAF_RULES";
 
 /// After SIGTERM the listeners close at once; requests in flight get this long by default.
 /// Pingora's own default (5 minutes) outlasts any orchestrator's patience (Kubernetes: 30 s).
@@ -76,6 +78,8 @@ pub struct Settings {
     /// The NATS server and subject prefix of the catalog events that purge the cache.
     pub nats_url: String,
     pub nats_prefix: String,
+    /// The WAF's rule file, read and checked here so a mistake stops the start.
+    pub waf: crate::waf::Config,
 }
 
 #[derive(Debug)]
@@ -267,6 +271,30 @@ impl Settings {
             }
         };
 
+        let waf_text = match value(WAF_RULES) {
+            None => crate::waf::Config::default_file().to_owned(),
+            Some(path) => std::fs::read_to_string(path.trim()).map_err(|error| ConfigError {
+                variable: WAF_RULES,
+                message: format!("cannot read {path:?}: {error}"),
+            })?,
+        };
+        let mut waf = crate::waf::Config::parse(&waf_text).map_err(|message| ConfigError {
+            variable: WAF_RULES,
+            message,
+        })?;
+        match value(WAF).as_deref().map(str::trim) {
+            None => {}
+            Some("block") => waf.mode = crate::waf::Mode::Block,
+            Some("detect") => waf.mode = crate::waf::Mode::Detect,
+            Some("off") => waf.mode = crate::waf::Mode::Off,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: WAF,
+                    message: format!("expected block, detect or off, got {other:?}"),
+                });
+            }
+        }
+
         Ok(Settings {
             http_addr,
             https,
@@ -283,6 +311,7 @@ impl Settings {
             cache_bytes,
             nats_url: value(NATS_URL).unwrap_or_else(|| "nats://127.0.0.1:14222".to_owned()),
             nats_prefix: value(NATS_PREFIX).unwrap_or_else(|| "meridian".to_owned()),
+            waf,
         })
     }
 }

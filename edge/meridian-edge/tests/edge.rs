@@ -20,3 +20,5 @@ mod rate_limits;
 mod smuggling;
 #[path = "edge/tls.rs"]
 mod tls;
+#[path = "edge/waf.rs"]
+mod waf;

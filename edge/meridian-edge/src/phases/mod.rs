@@ -19,9 +19,11 @@
 //!
 //! 5. [`RateLimit`]: per client address, per user, sign-in routes and checkout by their own
 //!    quotas (after step 4, so a signed-in caller counts as themself).
+//! 6. [`Inspect`]: the WAF reads the body (bounded) and scores the request; last, so a flood
+//!    the rate limits refuse costs no body read, and every blocked request has been counted.
 //!
-//! The WAF goes between 4 and 5. Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only
-//! sees requests every phase let through.
+//! Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only sees
+//! requests every phase let through.
 
 mod authenticate;
 mod forwarding;
@@ -30,6 +32,7 @@ mod local_endpoints;
 mod protocol;
 mod rate_limit;
 mod request_id;
+mod waf;
 
 use std::sync::Arc;
 
@@ -42,6 +45,7 @@ use crate::global_limits::GlobalLimiter;
 use crate::ratelimit::Limits;
 use crate::reply::Reply;
 use crate::upstreams::Upstreams;
+use crate::waf::Waf;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
@@ -51,6 +55,7 @@ use protocol::CheckProtocol;
 use rate_limit::RateLimit;
 use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
+use waf::Inspect;
 
 /// Whether the request came over TLS.
 pub(crate) fn is_tls(session: &Session) -> bool {
@@ -76,7 +81,8 @@ pub trait Phase: Send + Sync {
 pub struct Phases(Vec<Box<dyn Phase>>);
 
 impl Phases {
-    /// The phases in their order; `limits` is `None` when rate limiting is off.
+    /// The phases in their order; `limits` is `None` when rate limiting is off, `waf` when the
+    /// WAF is.
     pub fn standard(
         trusted_hops: usize,
         https_redirect: Option<u16>,
@@ -84,6 +90,7 @@ impl Phases {
         verifier: Arc<Verifier>,
         limits: Option<Arc<Limits>>,
         global: Option<Arc<GlobalLimiter>>,
+        waf: Option<Arc<Waf>>,
     ) -> Self {
         let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
@@ -97,6 +104,9 @@ impl Phases {
         phases.push(Box::new(Authenticate { verifier }));
         if let Some(limits) = limits {
             phases.push(Box::new(RateLimit { limits, global }));
+        }
+        if let Some(waf) = waf {
+            phases.push(Box::new(Inspect { waf }));
         }
         Phases(phases)
     }

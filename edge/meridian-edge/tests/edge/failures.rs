@@ -31,7 +31,8 @@ async fn a_dead_core_is_a_503_problem_without_internal_details() {
     let problem: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&body).unwrap();
     let mut fields: Vec<&str> = problem.keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["detail", "status", "title", "type"]);
+    assert_eq!(fields, ["detail", "request_id", "status", "title", "type"]);
+    assert_eq!(problem["request_id"], "order-attempt-1");
     assert_eq!(problem["status"], 503);
     assert_eq!(problem["title"], "Service Unavailable");
 }

@@ -52,6 +52,9 @@ pub struct Echo {
     pub core: String,
     pub path: String,
     headers: Vec<(String, String)>,
+    /// The body received (by Content-Length), lossily as text.
+    #[serde(default)]
+    pub body: String,
 }
 
 impl Echo {
@@ -114,7 +117,8 @@ impl EchoCore {
     }
 }
 
-/// Answers one request per connection (`Connection: close`); the tests send no bodies.
+/// Answers one request per connection (`Connection: close`), reading a body by its
+/// Content-Length.
 async fn echo(
     mut stream: TcpStream,
     name: &'static str,
@@ -130,6 +134,12 @@ async fn echo(
             Ok(n) => head.extend_from_slice(&buffer[..n]),
         }
     }
+    let end = head
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(head.len())
+        + 4;
+    let mut received_body = head.split_off(end.min(head.len()));
     let head = String::from_utf8_lossy(&head);
     let mut lines = head.split("\r\n");
     let request_line: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
@@ -144,10 +154,23 @@ async fn echo(
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while received_body.len() < length {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => received_body.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let received_body = String::from_utf8_lossy(&received_body);
     let path = request_line.get(1).copied().unwrap_or_default();
     let body = match &jwks {
         Some(jwks) if path == "/.well-known/jwks.json" => jwks.to_string(),
-        _ => serde_json::json!({"core": name, "path": path, "headers": headers}).to_string(),
+        _ => serde_json::json!({"core": name, "path": path, "headers": headers, "body": received_body})
+            .to_string(),
     };
     let cache_control = if cacheable {
         tokio::time::sleep(Duration::from_millis(300)).await;

