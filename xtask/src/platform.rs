@@ -139,6 +139,11 @@ impl Binaries {
             edge: cargo::binary(layout, profile, EDGE_BINARY)?,
         })
     }
+
+    /// The edge binary, for benchmarks that start edges of their own.
+    pub fn edge(&self) -> &std::path::Path {
+        &self.edge
+    }
 }
 
 /// `meridian-core` with the settings every subcommand shares. The dev profile is always explicit.

@@ -9,8 +9,9 @@
 //! (d) the same GET with a verified access token vs anonymous (both uncached), through the
 //!     edge: goal <= 10% cost.
 //!
-//! (c) the WAF is printed as not measured: the edge has no WAF yet.
+//! (c) the WAF on vs off, and against nginx + ModSecurity + the OWASP CRS: see [`super::edge_waf`].
 //!
+//! The edge of (a), (b) and (d) runs with its WAF on, as shoppers meet it.
 //! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
 
 use std::path::Path;
@@ -64,7 +65,10 @@ pub fn run(layout: &Layout) -> Result<()> {
         reports.push((*name, report));
     }
     drop(nginx);
+    let binaries = crate::platform::Binaries::locate(layout, crate::cargo::Profile::Release)?;
+    let waf = super::edge_waf::run(layout, binaries.edge(), seconds)?;
     print_results(&path, seconds, &reports);
+    super::edge_waf::print(&waf, seconds);
     Ok(())
 }
 
@@ -247,9 +251,6 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
         cost * 100.0,
         JWT_COST_GOAL * 100.0,
         verdict(cost <= JWT_COST_GOAL)
-    );
-    println!(
-        "  (c) WAF on vs off, and vs ModSecurity + CRS: not measured, the edge has no WAF yet"
     );
     if reports.iter().any(|(_, r)| r.failed > 0) {
         println!("  warning: some requests failed; the numbers above include them");

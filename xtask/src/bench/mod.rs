@@ -5,6 +5,7 @@
 mod checkout;
 mod edge;
 mod edge_overhead;
+mod edge_waf;
 mod harness;
 mod wrk;
 

@@ -408,7 +408,6 @@ impl Scan<'_> {
     }
 
     fn value(&mut self, value: &Value<'_>) {
-        let target = target_name(value);
         let plus_is_space = value.encoding == Encoding::Form;
         let decoded = match value.encoding {
             Encoding::Plain => std::borrow::Cow::Borrowed(value.raw.as_ref()),
@@ -420,7 +419,7 @@ impl Scan<'_> {
         let waf = self.waf;
         if value.raw.iter().any(|b| *b == b'%' || !b.is_ascii()) {
             let raw = value.raw.to_ascii_lowercase();
-            self.patterns(&waf.raw, &raw, value, &target);
+            self.patterns(&waf.raw, &raw, value);
         }
         if value.targets.contains(Targets::FILES)
             && value
@@ -428,34 +427,45 @@ impl Scan<'_> {
                 .iter()
                 .any(|b| matches!(b, b'"' | b'\'' | b';' | b'='))
         {
-            self.hit(ids::MULTIPART_FILENAME, &target);
+            self.hit(ids::MULTIPART_FILENAME, &target_name(value));
         }
-        let views = Views::of_decoded(&decoded);
-        if views.had_nul && value.targets.intersects(Targets::INPUT) {
-            self.hit(ids::NUL_BYTE, &target);
+        // Identifiers, numbers and single words (most argument values) carry no syntax to
+        // inject: only what they might decode to is looked at. Names, file names, paths and
+        // user agents are matched whole whatever they look like (`__proto__`, `shell.php`).
+        let always = Targets::ARG_NAMES
+            | Targets::COOKIE_NAMES
+            | Targets::FILES
+            | Targets::PATH
+            | Targets::USER_AGENT;
+        if !is_token(&decoded) || value.targets.intersects(always) {
+            let views = Views::of_decoded(&decoded);
+            if views.had_nul && value.targets.intersects(Targets::INPUT) {
+                self.hit(ids::NUL_BYTE, &target_name(value));
+            }
+            self.views(&views, value);
         }
-        self.views(&views, value, &target);
         // A payload sent base64-encoded is still a payload once the application decodes it.
         if value.encoding != Encoding::Path
             && let Some(inner) = normalize::base64_text(&decoded)
         {
             let views = Views::of_decoded(&inner);
-            self.views(&views, value, &target);
+            self.views(&views, value);
         }
     }
 
-    fn views(&mut self, views: &Views, value: &Value<'_>, target: &str) {
+    fn views(&mut self, views: &Views, value: &Value<'_>) {
         let waf = self.waf;
-        self.patterns(&waf.text, views.text.as_bytes(), value, target);
-        self.patterns(&waf.sql, views.sql.as_bytes(), value, target);
-        self.patterns(&waf.cmd, views.cmd.as_bytes(), value, target);
+        self.patterns(&waf.text, views.text.as_bytes(), value);
+        self.patterns(&waf.sql, views.sql.as_bytes(), value);
+        self.patterns(&waf.cmd, views.cmd.as_bytes(), value);
         if let Some(index) = waf.sqli
             && self.wants(index, value)
+            && might_be_sql(&views.decoded)
             && libinjectionrs::detect_sqli(views.decoded.as_bytes()).is_injection()
         {
             self.hits
                 .entry(RULES[index].id)
-                .or_insert_with(|| target.to_owned());
+                .or_insert_with(|| target_name(value));
         }
         if let Some(index) = waf.xss
             && self.wants(index, value)
@@ -467,7 +477,7 @@ impl Scan<'_> {
         {
             self.hits
                 .entry(RULES[index].id)
-                .or_insert_with(|| target.to_owned());
+                .or_insert_with(|| target_name(value));
         }
     }
 
@@ -479,18 +489,15 @@ impl Scan<'_> {
             && self.applies(index, &value.name)
     }
 
-    fn patterns(&mut self, set: &FormSet, haystack: &[u8], value: &Value<'_>, target: &str) {
-        if haystack.is_empty() {
-            return;
-        }
-        let candidates = set.rules.iter().any(|index| self.wants(*index, value));
-        if !candidates {
+    fn patterns(&mut self, set: &FormSet, haystack: &[u8], value: &Value<'_>) {
+        // Nearly every value matches nothing: one pass that can stop early decides that.
+        if haystack.is_empty() || !set.set.is_match(haystack) {
             return;
         }
         for matched in set.set.matches(haystack).iter() {
             let index = set.rules[matched];
             if self.wants(index, value) {
-                self.hits.insert(RULES[index].id, target.to_owned());
+                self.hits.insert(RULES[index].id, target_name(value));
             }
         }
     }
@@ -512,6 +519,47 @@ impl Scan<'_> {
                 .collect(),
         }
     }
+}
+
+/// Whether `value` is a bare token (identifier, number, slug, single word): nothing in it can
+/// open a string, comment, tag, path or command.
+fn is_token(value: &[u8]) -> bool {
+    value.len() <= 256
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && !value.windows(2).any(|w| w == b"..")
+}
+
+/// Whether `text` has any character SQL injection needs beyond words and spaces (a quote, an
+/// operator, a parenthesis, a comment); words alone are left to the keyword rules.
+fn might_be_sql(text: &str) -> bool {
+    text.bytes().any(|b| {
+        matches!(
+            b,
+            b'\''
+                | b'"'
+                | b'`'
+                | b';'
+                | b'='
+                | b'('
+                | b')'
+                | b'#'
+                | b'*'
+                | b'|'
+                | b'&'
+                | b'@'
+                | b'<'
+                | b'>'
+                | b'!'
+                | b'\\'
+                | b'%'
+                | b'^'
+                | b'~'
+                | b'+'
+                | b','
+        )
+    }) || text.contains("--")
 }
 
 /// The CRS name of where `value` came from.

@@ -460,6 +460,17 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        932140,
+        1,
+        Critical,
+        "remote command execution: Windows FOR/IF command",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r#"\bfor\s+(?:/[dlrf]\b[^%\n]{0,200})?%%?[^\s%]{0,30}\s+in\s*\(.{0,1000}?\)\s*do\b|\bif(?:\s+|\s*/i\s+)(?:not\s+)?(?:exist\s+\S|errorlevel\s+\d|cmdextversion\s+\d|defined\s+[\w%!]+\s+(?:\(|@?(?:echo|set|goto|call|cmd|exit|del|copy)\b))|\bif(?:\s+|\s*/i\s+)(?:not\s+)?\(?\s*(?:\x22[^\x22]{0,100}\x22|[^\s=]+)\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)"#,
+        ),
+    ),
+    rule(
         932160,
         1,
         Critical,
@@ -505,7 +516,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\s|[;&|<>`)]|$)",
+            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:\$\w+\s+)?(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:(?:gcc|g\+\+|clang|c89|c99|tcc|irb|gdb|rmt)[\d.]*(?:\s*<<<|\s+-)|ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\$\w+)?(?:\s|[;&|<>`)]|$)",
         ),
     ),
     rule(
@@ -516,7 +527,18 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r"(?:[;&|`\n\r]|\$\(|&&|\|\|)\s*[{(]?\s*(?:cat|echo|printf|ping|sleep|kill|find|head|tail|more|less|touch|time|who|last|set|host|dig|env|export|eval|exec|id|ps|ip|cp|mv|dd|od|tar|zip|unzip|gzip|ruby|node|lua|openssl|timeout|mail|history|uptime)(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}\w|\s*/|\s+\$|\s+\d+\s*(?:$|[;&|`)]))",
+            r"(?:[;&|`\n\r]|\$\(|&&|\|\|)\s*[{(]?\s*(?:(?:time|nohup|strace|ltrace|nice)\s+)*(?:(?:lastlog(?:in)?|rmt-\w+|cpulimit|ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|strace|ltrace|ifconfig|bsdtar)(?:\s|$)|(?:perf|base32|base64|flock|bridge|column|fold|cut|rev|nl|strings)\s+(?:-{1,2}\w|\S*(?:passwd|shadow|/)))|(?:[;&|`\n\r]|\$\(|&&|\|\|)\s*[{(]?\s*(?:cat|echo|printf|ping|sleep|kill|find|head|tail|more|less|touch|time|who|last|set|host|dig|env|export|eval|exec|id|ps|ip|cp|mv|dd|od|tar|zip|unzip|gzip|ruby|node|lua|openssl|timeout|mail|history|uptime)(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}\w|\s*/|\s+\$|\s+\d+\s*(?:$|[;&|`)]))",
+        ),
+    ),
+    rule(
+        932260,
+        1,
+        Critical,
+        "remote command execution: direct Unix command execution",
+        T_ARGS_PATH,
+        Pattern(
+            Cmd,
+            r#"^\s*(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:ansible(?:-(?:config|console|doc|galaxy|inventory|playbook|pull|vault))?\s|chef-(?:client|run|shell|vault|solo|apply)\b|cscli\s|visudo\b|busybox\s|bsdtar\b|perf\s+-)|^\s*(?:time|nohup|strace|ltrace)\s+(?:s?h|bash|dash|zsh|ifconfig|id|whoami|uname|cat|ls|nc|bsdtar|python\d?|perl|ruby)(?:\s|$|;)"#,
         ),
     ),
     rule(
@@ -1020,7 +1042,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: suspicious Java class",
-        T_INPUT,
+        T_ALL,
         Pattern(
             Text,
             r"java\.lang\.(?:runtime|processbuilder|process|system|class|reflect|thread)\b|\bruntime\.getruntime\s*\(|\bprocessbuilder\s*\(|\.getruntime\(\)\.exec\b",
@@ -1031,7 +1053,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: Java process spawn",
-        T_INPUT,
+        T_ALL,
         Pattern(
             Text,
             r"\b(?:runtime|processbuilder)\b.{0,200}\b(?:unmarshaller|base64data|java\.|exec\s*\()",
@@ -1042,7 +1064,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: Java serialization",
-        T_INPUT,
+        T_ALL,
         Pattern(
             Text,
             r"\b(?:clonetransformer|forclosure|instantiatefactory|instantiatetransformer|invokertransformer|prototypeclonefactory|prototypeserializationfactory|whileclosure|chainedtransformer|constanttransformer|lazymap|templatesimpl|xmldecoder|jdbcrowsetimpl|annotationinvocationhandler)\b",
@@ -1053,7 +1075,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "suspicious Java class",
-        T_INPUT,
+        T_ALL,
         Pattern(
             Text,
             r"\bjava\.(?:io\.(?:file|objectinputstream|fileoutputstream)|net\.(?:url|socket|urlclassloader)|beans\.xmldecoder|rmi\.)|\bjavax\.(?:script|naming|management)\b|\borg\.apache\.commons\.collections|\bcom\.sun\.(?:org\.apache|jndi|rowset)|\bbsh\.interpreter|#_memberaccess|@java\.lang|\bclass\.forname\s*\(|\.getclass\s*\(\s*\)\.|\bclass\.module\.classloader|\bclassloader\.(?:resources|urls)|\bognlcontext\b|#context\[|\(#\w+=|\bjava\.lang\b",
