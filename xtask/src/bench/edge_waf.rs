@@ -60,6 +60,7 @@ fn post_bodies() -> Vec<(&'static str, String)> {
                 "attributes": {"size": "10.5 US", "color": "slate/orange", "width": "regular"},
                 "source": {"page": "running-shoes", "campaign": "autumn-sale", "position": 3},
                 "notes": [note, "Please leave at the back door if nobody answers."],
+                "card": {"message": note, "printed": true},
             })
             .to_string(),
         ),

@@ -31,7 +31,14 @@ pub struct Views {
 impl Views {
     /// The views of a value already percent-decoded (or never encoded: JSON strings, parts).
     pub fn of_decoded(value: &[u8]) -> Views {
-        let text = String::from_utf8_lossy(value);
+        // Values that arrive unencoded (JSON strings, multipart parts, headers) may still carry
+        // a percent-encoded payload the application decodes itself; encoded ones get more rounds.
+        let value = if value.contains(&b'%') {
+            Cow::Owned(url_decode_repeatedly(value, false))
+        } else {
+            Cow::Borrowed(value)
+        };
+        let text = String::from_utf8_lossy(&value);
         let text = html_entity_decode(&text);
         let text = js_decode(&text);
         let had_nul = text.contains('\0');
@@ -166,8 +173,13 @@ fn entity(text: &str) -> Option<(char, usize)> {
         let semicolon = usize::from(digits[len..].starts_with(';'));
         return Some((c, skip + len + semicolon));
     }
-    const NAMED: [(&str, char); 12] = [
+    const NAMED: [(&str, char); 17] = [
         ("lt", '<'),
+        ("lbrace", '{'),
+        ("rbrace", '}'),
+        ("lcub", '{'),
+        ("rcub", '}'),
+        ("dollar", '$'),
         ("gt", '>'),
         ("quot", '"'),
         ("apos", '\''),
@@ -294,6 +306,17 @@ fn cmd_form(text: &str) -> String {
 /// alphabet, decoding to UTF-8 that is nearly all printable), the decoded text.
 pub fn base64_text(value: &[u8]) -> Option<Vec<u8>> {
     let trimmed = value.trim_ascii();
+    // A `+` of the alphabet reads as a space once a query string is decoded.
+    let unspaced;
+    let trimmed = if trimmed.contains(&b' ') {
+        unspaced = trimmed
+            .iter()
+            .map(|b| if *b == b' ' { b'+' } else { *b })
+            .collect::<Vec<u8>>();
+        &unspaced[..]
+    } else {
+        trimmed
+    };
     if trimmed.len() < 12 || trimmed.len() > 16 * 1024 {
         return None;
     }
@@ -361,6 +384,8 @@ mod tests {
         assert!(views.had_nul);
         let views = of(b"UN/**/ION%20%20SEL/*!50000ECT*/", false);
         assert_eq!(views.sql, "un ion sel ect ");
+        let views = Views::of_decoded(b"%3Csvg%2Fonload%3Dalert(1)%3E");
+        assert_eq!(views.text, "<svg/onload=alert(1)>");
         let views = of(b"union/**/select", false);
         assert_eq!(views.sql, "union select");
         let views = of(br#";c\a"t' /e^tc/pa''sswd"#, false);
@@ -376,5 +401,11 @@ mod tests {
         assert_eq!(base64_text(b"helloworldfoobar"), None);
         assert_eq!(base64_text(b"0196f5a2-8c1e-7d3b"), None);
         assert_eq!(base64_text(b"short"), None);
+        assert_eq!(
+            base64_text(b"PGltZyBzcmM9eCBvbmVycm9yPWFsZXJ0KGRvY3VtZW50LmRvbWFpbik L2FsbA")
+                .as_deref(),
+            Some(&b"<img src=x onerror=alert(document.domain)>/all"[..])
+        );
+        assert_eq!(base64_text(b"two words here"), None);
     }
 }

@@ -329,7 +329,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\)\s*\(\s*[|&!]\s*\(|\*\s*\)\s*\(\s*[|&!]?\s*\w+\s*[~<>]?=|^\*\)\s*\(|\)\s*\(\s*\w+\s*[~<>]?=\s*\*|\(\s*[|&]\s*\(\s*\w+\s*[~<>]?=",
+            r"\)\s*\(\s*[|&!]\s*\(|\*\s*\)\s*\(\s*[|&!]?\s*\w+\s*[~<>]?=|^\*\)\s*\(|\)\s*\(\s*\w+\s*[~<>]?=\s*\*|\(\s*[|&]\s*\(\s*\w+\s*[~<>]?=|\)\s*[&|!]?\s*\(\s*(?:[|&!]\s*(?:\)|\(|$)|\w+\s*[~<>]?=)|\*\s*\)\s*!\s*\(",
         ),
     ),
     rule(
@@ -396,6 +396,17 @@ pub static RULES: &[Rule] = &[
     ),
     // 931: remote file inclusion.
     rule(
+        930140,
+        1,
+        Critical,
+        "access to AI coding assistant configuration",
+        Targets::PATH,
+        Pattern(
+            Text,
+            r#"/\.(?:claude|cursor|aider|cline|clinerules|codex|continue|junie|kiro|n8n|opencode|plandex|fabric|a0proj|windsurf|roo|gemini|copilot|amazonq|tabnine)(?:/|$)"#,
+        ),
+    ),
+    rule(
         931100,
         1,
         Critical,
@@ -434,7 +445,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r"(?:^|[;&|`\n\r]|&&|\|\|)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|use|share|start|stop)|ipconfig|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|reg\s+(?:query|add|delete)|schtasks|rundll32|regsvr32|mshta|cscript|wscript|type\s+\S|dir\s|del\s|copy\s|nslookup|ping\s+-n|whoami)",
+            r"(?:^|[;&|`\n\r]|&&|\|\|)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|use|share|start|stop)|ipconfig|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|reg\s+(?:query|add|delete)|schtasks|rundll32|regsvr32|mshta|cscript|wscript|type\s+(?:[a-z]:|%|\S*\.(?:txt|ini|bat|cmd|log|conf|config|xml)\b)|dir(?:\s*/[a-z]\b|\s+[a-z]:|\s+%|\s*$)|(?:del|copy)(?:\s*/[a-z]\b|\s+[a-z]:|\s+%|\s+\*)|nslookup|ping\s+-n|whoami)",
         ),
     ),
     rule(
@@ -456,7 +467,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\$\((?:[^)]|\)\S)+\)|\$\{\s*ifs\s*\}|\$ifs\b|`[^`]+`|\$\{[a-z_]+(?::?[-=+?][^}]*|#|%[^}]*)\}|<\(\s*\w+|\$\(\(",
+            r"\$\((?:[^)]|\)\S)+\)|\$\{\s*ifs\s*\}|\$ifs\b|`[^`]+`|\$\{[a-z_]+(?::?[-=+?][^}]*|#|%[^}]*)\}|[<>]\(\s*\w+|\$\(\(|\$\[[^\]]*\]|\$\{[a-z_]\w*(?:#[^}]*)?\}|\$\{\s*:|(?:^|[\s;|&=])\S*/\w*\[[!^]?[\w?*/.-]+\][\w/]",
         ),
     ),
     rule(
@@ -467,7 +478,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r#"\bfor\s+(?:/[dlrf]\b[^%\n]{0,200})?%%?[^\s%]{0,30}\s+in\s*\(.{0,1000}?\)\s*do\b|\bif(?:\s+|\s*/i\s+)(?:not\s+)?(?:exist\s+\S|errorlevel\s+\d|cmdextversion\s+\d|defined\s+[\w%!]+\s+(?:\(|@?(?:echo|set|goto|call|cmd|exit|del|copy)\b))|\bif(?:\s+|\s*/i\s+)(?:not\s+)?\(?\s*(?:\x22[^\x22]{0,100}\x22|[^\s=]+)\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)"#,
+            r#"\bfor\s+(?:/[dlrf]\b[^%\n]*)?%%?[^\s%]*\s+in\s*\([^\n]*\)\s*do\b|\bif(?:\s+|\s*/i\s+)(?:not\s+)?(?:exist\s+\S|errorlevel\s+\d|cmdextversion\s+\d|defined\s+[\w%!]+\s+(?:\(|@?(?:echo|set|goto|call|cmd|exit|del|copy)\b))|\bif(?:\s+|\s*/i\s+)(?:not\s+)?\(?\s*(?:\x22[^\x22]*\x22|[^\s=]+)\s*(?:==|\s(?:equ|neq|lss|leq|gtr|geq)\s)"#,
         ),
     ),
     rule(
@@ -505,7 +516,7 @@ pub static RULES: &[Rule] = &[
         Targets::FILES,
         Pattern(
             Text,
-            r"(?:^|[\\/])(?:\.htaccess|\.htdigest|\.htpasswd|web\.config|\.user\.ini|php\.ini|\.bashrc|\.profile|authorized_keys|\.env|\.git(?:config|ignore)?|crontab)$",
+            r"(?:^|[\\/])(?:\.htaccess|\.htdigest|\.htpasswd|web\.config|\.user\.ini|php\.ini|\.bashrc|\.profile|authorized_keys|\.env|\.git(?:config|ignore)?|crontab|\.boto|config\.ya?ml|settings\.\s*php|wp-config[._-]\s*php(?:\.\w+)?)\s*$",
         ),
     ),
     rule(
@@ -516,7 +527,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:\$\w+\s+)?(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:(?:gcc|g\+\+|clang|c89|c99|tcc|irb|gdb|rmt)[\d.]*(?:\s*<<<|\s+-)|ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\$\w+)?(?:\s|[;&|<>`)]|$)",
+            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:\$\w+\s+)?(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:(?:gcc|g\+\+|clang|c89|c99|tcc|irb|gdb|rmt)[\d.]*(?:\s*<<<|\s+-)|ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\$\w+)?(?:\s|[;&|<>`)/]|$)",
         ),
     ),
     rule(
@@ -538,7 +549,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r#"^\s*(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:ansible(?:-(?:config|console|doc|galaxy|inventory|playbook|pull|vault))?\s|chef-(?:client|run|shell|vault|solo|apply)\b|cscli\s|visudo\b|busybox\s|bsdtar\b|perf\s+-)|^\s*(?:time|nohup|strace|ltrace)\s+(?:s?h|bash|dash|zsh|ifconfig|id|whoami|uname|cat|ls|nc|bsdtar|python\d?|perl|ruby)(?:\s|$|;)"#,
+            r#"^\s*(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:ansible\s+(?:all|localhost|-)|ansible-(?:config|console|doc|galaxy|inventory|playbook|pull|vault)\b|chef-(?:client|run|shell|vault|solo|apply)\b|cscli\s|visudo\b|busybox\s+(?:-|sh\b|ash\b|wget\b|nc\b|telnet)|bsdtar\b|perf\s+-)|^\s*(?:time|nohup|strace|ltrace)\s+(?:s?h|bash|dash|zsh|ifconfig|id|whoami|uname|cat|ls|nc|bsdtar|python\d?|perl|ruby)(?:\s|$|;)"#,
         ),
     ),
     rule(
@@ -569,7 +580,7 @@ pub static RULES: &[Rule] = &[
         Targets::FILES,
         Pattern(
             Text,
-            r"\.(?:php\d?|phtml|phar|pht|phps|pgif|shtml|htaccess|inc)\.?$",
+            r"\.\s*(?:php\d*|phtml|phar|pht|phpt|phps|pgif|shtml|htaccess|inc)[\s.]*$",
         ),
     ),
     rule(
@@ -580,7 +591,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS,
         Pattern(
             Text,
-            r"\b(?:allow_url_(?:include|fopen)|auto_(?:prepend|append)_file|disable_functions|open_basedir|safe_mode|register_globals|display_errors|suhosin\.\w+|enable_dl|magic_quotes_gpc)\s*=",
+            r"\b(?:allow_url_(?:include|fopen)|auto_(?:prepend|append)_file|disable_functions|open_basedir|safe_mode|register_globals|display_errors|suhosin\.\w+|enable_dl|magic_quotes_gpc|extension_dir|memory_limit|max_execution_time|opcache\.\w+|mbstring\.\w+|session\.(?:referer_check|save_path|save_handler|use_trans_sid|serialize_handler|auto_start)|unserialize_max_depth|include_path|error_log|sendmail_path|mail\.log|zend_extension|pcre\.\w+)\s*=|^\s*(?:engine|extension|precision|smtp|sendmail_from)\s*=\s*\S",
         ),
     ),
     rule(
@@ -624,7 +635,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\b(?:eval|assert|system|exec|popen|include(?:_once)?|require(?:_once)?|readfile|fopen|fwrite|unlink|unserialize|serialize|mail|header|chr|ord|var_dump|print_r|file|copy|rename|mkdir|chmod|die|exit)\s*\(\s*(?:[\x22'$]|\w+\s*\()",
+            r"\b(?:eval|assert|system|exec|popen|include(?:_once)?|require(?:_once)?|readfile|fopen|fwrite|unlink|unserialize|serialize|mail|header|chr|ord|var_dump|print_r|file|copy|rename|mkdir|chmod|die|exit)\s*\(\s*(?:[\x22'$]|\w+\s*\()|\b(?:exec|shell_exec|passthru|popen|proc_open|pcntl_exec|fopen|filegroup|fileowner|strip_tags|intval|unserialize|readfile)\s*(?:\(|/\*|#|//)|\b(?:system|printf|sprintf|phpinfo)(?:\(|/\*)|['\x22](?:system|exec|shell_exec|passthru|popen|assert|eval)\s*['\x22]\s*\)?\s*\(",
         ),
     ),
     rule(
@@ -634,6 +645,17 @@ pub static RULES: &[Rule] = &[
         "PHP injection: serialized object",
         T_INPUT,
         Pattern(Text, r#"[oc]:\d+:"[^"]+":\d+:\{"#),
+    ),
+    rule(
+        933180,
+        1,
+        Critical,
+        "PHP injection: variable function call",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r#"\$+\s*(?:\{[^}]+\}|[a-z_]\w*)\(|\$+\s*(?:\{[^}]+\}|[a-z_]\w*)(?:\s*(?:->\s*\$+\w+|\[[^\]]+\]|\{[^}]+\}|/\*[^*]*\*/|(?:#|//)[^\n]*\n))+\s*\(|\$+\s*(?:\{[^}]+\}|_\w*|[a-z]\w*[_\d]\w*)\s*\(|::\s*\$\w+\s*\("#,
+        ),
     ),
     rule(
         933200,
@@ -648,6 +670,25 @@ pub static RULES: &[Rule] = &[
     ),
     // 934: generic.
     rule(
+        933210,
+        1,
+        Critical,
+        "PHP injection: variable function call with obfuscated name",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r#"\(\s*(?:\(\s*string\s*\)\s*)?[\[\s'\x22(]{0,10}(?:/\*[^*]*\*/\s*)?(?:system|exec|passthru|shell_exec|popen|proc_open|pcntl_exec|assert|phpinfo)\b[\s'\x22\]]*(?:\[\s*\d+\s*\]\s*)?\)\s*(?:\[[^\]]*\]\s*|\{[^}]*\}\s*)*\(|\[\s*['\x22]?(?:system|exec|passthru|shell_exec|popen|assert)['\x22]?\s*\]\s*\[\s*\d+\s*\]\s*\(|['\x22]\w+['\x22]\s*\.\s*(?:\(\s*)?['\x22]?\w[^\n]*\)\s*(?:\[\s*\d+\s*\]\s*)*(?:/\*[^*]*\*/\s*)?\(\s*['\x22]|\(\s*\w+\s*\.\s*\(\s*\w+\s*\)\s*\.\s*\w+\s*\)\s*\("#,
+        ),
+    ),
+    rule(
+        933220,
+        1,
+        Critical,
+        "PHP session file upload",
+        Targets::FILES,
+        Pattern(Text, r#"(?:^|[\\/])sess_[\w,-]{10,}\s*$"#),
+    ),
+    rule(
         934100,
         1,
         Critical,
@@ -655,7 +696,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|http|os|vm|process)['"`]\s*\)|\bchild_process\b|process\.(?:mainmodule|binding|dlopen|kill)\b|\bglobal\.process\b|\b(?:exec|spawn)sync\s*\(|\.constructor\s*\(\s*['"`]return"#,
+            r#"\brequire\s*\(\s*['"`](?:child_process|fs|net|http|os|vm|process)['"`]\s*\)|\bchild_process\b|process\.(?:mainmodule|binding|dlopen|kill)\b|\bglobal\.process\b|\b(?:exec|spawn)sync\s*\(|\.constructor\s*\(\s*['"`]return|_\$\$nd_func\$\$_|__js_function|\bconsole\s*(?:\.\s*\w+|\[\s*['"`]\w+['"`]\s*\])\s*(?:\.\s*(?:call|apply|bind)\s*)?\(|\bfunction\s*\(\s*\)\s*\{|\bmodule\.exports\s*=|\bprocess\s*(?:\.\s*env\b|\[)|\brequire\s*\[|\bthis\.constructor\.constructor|\$\w{1,3}:(?:\w+:)*(?:constructor|prototype|__proto__)\b"#,
         ),
     ),
     rule(
@@ -699,7 +740,18 @@ pub static RULES: &[Rule] = &[
         T_ARGS,
         Pattern(
             Text,
-            r"\bwhile\s*\(\s*(?:true|1|!0)\s*\)|\bfor\s*\(\s*;\s*;\s*\)",
+            r"\bwhile\s*\(\s*(?:true|1|!0)\s*\)|\bfor\s*\(\s*;\s*;\s*\)|\bwhile\s*\(\s*(?:[!+-]\s*)*(?:\(\s*true\s*\)|true|false|null|undefined|nan|infinity|this|string|number|object|new\s+\w+|\d+|\x22\x22|''|``|\{\}|\[\])\s*\)|\bdo\s*\{[^}]*\}\s*while\s*\(",
+        ),
+    ),
+    rule(
+        934190,
+        1,
+        Critical,
+        "server-side request forgery: loopback or container host name",
+        T_ARGS,
+        Pattern(
+            Text,
+            r#"^\s*(?:(?:https?|gopher|dict|ftp)://)?(?:[^/@\s]*@)?(?:localhost[46]?(?:\.localdomain[46]?)?|ip6-(?:localhost|loopback)|ipv6-localhost|(?:host|gateway|kubernetes)\.(?:docker|containers)\.internal|kubernetes\.default\.svc(?:\.cluster\.local)?|localtest\.me|lvh\.me)(?:[:/?#]|$)"#,
         ),
     ),
     rule(
@@ -729,10 +781,10 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "NoSQL operator injection",
-        T_ARGS,
+        T_ARGS_PATH,
         Pattern(
             Text,
-            r#"(?:^|\[|\{\s*['"]?)\$(?:ne|eq|lte?|gte?|n?in|regex|where|exists|expr|elemmatch|or|and|nor|not|function|accumulator|lookup)\b|\bdb\.\w+\.(?:find|insert|drop|remove|update)\w*\s*\(|\bthis\.\w+\s*(?:==|!=)|;\s*return\s+(?:true|1)\b|\|\|\s*['"]?1['"]?\s*==\s*['"]?1"#,
+            r#"(?:^|\[|\{\s*['"]?|,\s*)\$(?:ne|eq|lte?|gte?|n?in|regex|where|exists|expr|elemmatch|or|and|nor|not|function|accumulator|lookup)\b|\bdb\.\w+\.(?:find|insert|drop|remove|update)\w*\s*\(|\bthis\.\w+\s*(?:==|!=)|;\s*return\s+(?:true|1)\b|\|\|\s*['"]?1['"]?\s*==\s*['"]?1"#,
         ),
     ),
     // 941: cross-site scripting.
@@ -779,7 +831,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"(?:^|[\s\x22'`=(<>])(?:java|vb|live|j\s*a\s*v\s*a\s*)script\s*:|data\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)",
+            r"(?:^|[\s\x22'`=(<>])(?:java|vb|live|j\s*a\s*v\s*a\s*)script\s*:(?:[^\s]|\s*[\w.$\[\]]*\s*[(`=]|\s*//|\s*\\|\s*$)|data\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)",
         ),
     ),
     rule(
@@ -812,7 +864,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"document\.(?:cookie|write|writeln|domain|location)|\.(?:parentnode|innerhtml|outerhtml|insertadjacenthtml)\b|window\.(?:location|name|open)\b|\bfromcharcode\b|<!\[cdata\[|\blocation\.(?:href|hash|replace)\b",
+            r"document\s*\??\.\s*(?:cookie|write|writeln|domain|location)|\.(?:parentnode|innerhtml|outerhtml|insertadjacenthtml)\b|window\.(?:location|name|open)\b|\bfromcharcode\b|<!\[cdata\[|\blocation\.(?:href|hash|replace)\b",
         ),
     ),
     rule(
@@ -850,7 +902,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"\b(?:eval|settimeout|setinterval|execscript|atob|btoa|importscripts|new\s+function)\s*[(`]|\b(?:alert|prompt|confirm|fetch)[(`]|[;)}'\x22`]\s*(?:alert|prompt|confirm|fetch)\s*\(",
+            r"\b(?:eval|settimeout|setinterval|execscript|atob|btoa|importscripts|new\s+function)\s*[(`]|\b(?:alert|prompt|confirm|fetch)[(`]|[;)}'\x22`]\s*(?:alert|prompt|confirm|fetch)\s*\(|\b(?:alert|prompt|confirm|eval)\s*(?:\?\.\s*\(|\.\s*(?:call|apply|bind)\s*\()|\(\s*(?:alert|prompt|confirm|eval)\s*\)[(`]",
         ),
     ),
     rule(
@@ -880,7 +932,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\b(?:load_file|extractvalue|updatexml|group_concat|concat_ws|json_(?:extract|depth|keys|object|array|length|type|valid)|make_set|name_const|row_count|found_rows|benchmark|pg_sleep|pg_read_file|lo_import|fn_varbintohexstr|sys\.fn_\w+|gtid_subset|st_latfromgeohash|utl_inaddr\.get_host_name|dbms_pipe\.receive_message|ctxsys\.drithsx\.sn|randomblob|unhex|ifnull|nullif|substring_index|char_length|mid|substr|substring|ascii|char|chr|ord|hex|version|database|schema|user|current_user|system_user|session_user|sleep|concat|iif|elt|xmltype|to_char|conv|soundex|md5|sha1|rand|floor|count|length|if)\((?:\s*(?:\)|\d|['\x22@(]|select\b|0x|null\b|\w+\s*[,)]))",
+            r"\b(?:load_file|extractvalue|updatexml|group_concat|concat_ws|json_(?:extract|depth|keys|object|array|length|type|valid)|make_set|name_const|row_count|found_rows|benchmark|pg_sleep|pg_read_file|lo_import|fn_varbintohexstr|sys\.fn_\w+|gtid_subset|st_latfromgeohash|utl_inaddr\.get_host_name|dbms_pipe\.receive_message|ctxsys\.drithsx\.sn|randomblob|unhex|ifnull|nullif|substring_index|char_length|mid|substr|substring|ascii|char|chr|ord|hex|version|database|schema|user|current_user|system_user|session_user|sleep|concat|iif|elt|xmltype|to_char|conv|soundex|md5|sha1|rand|floor|count|length|if)\((?:\s*(?:\)|\d|['\x22@(]|select\b|0x|null\b|\w+\s*[,)]))|\b(?:load_file|extractvalue|updatexml|group_concat|concat_ws|concat|make_set|name_const|benchmark|coalesce|uncompress|compress|xmltype|current_user|session_user|system_user|unhex|ifnull|nullif|isnull|substring_index|substring|substr|strcmp|sysdate|rtrim|ltrim|find_in_set|sqlite_\w+|jsonb?_\w+|starts_with|unistr|md5|sha1|sha2|pg_\w+|char_length|to_char|to_number|sqrt|sin|cos)\s*\\?\(|\b(?:database|insert|trim|decode|encode|hex|mid|ord|pow|rand|user|version|ascii|char|schema|sleep)\W{0,2}\(\s*$",
         ),
     ),
     rule(
@@ -999,6 +1051,17 @@ pub static RULES: &[Rule] = &[
         Pattern(Text, r"/\*[!+](?:[\w\s=_\-()]+)?\*/|/\*!\d*\s*\w"),
     ),
     rule(
+        942550,
+        1,
+        Critical,
+        "SQL injection: JSON operator or cast on a JSON literal",
+        T_ARGS_PATH,
+        Pattern(
+            Sql,
+            r#"'[\[{][^']*[\]}]'\s*(?:::\s*jsonb?\b|->>?|#>>?|#-|@[>?@]|<@|\?[|&]?\s*(?:'|array\b)|[<>]=?\s*')|::\s*jsonb?\s*(?:->>?|#>>?|#-|@[>?@]|<@|\?[|&]?|[<>]=?|=|-)\s*['\x22(\d]|\)\s*::\s*(?:jsonb?|int|integer|text)\b"#,
+        ),
+    ),
+    rule(
         942910,
         1,
         Critical,
@@ -1078,8 +1141,16 @@ pub static RULES: &[Rule] = &[
         T_ALL,
         Pattern(
             Text,
-            r"\bjava\.(?:io\.(?:file|objectinputstream|fileoutputstream)|net\.(?:url|socket|urlclassloader)|beans\.xmldecoder|rmi\.)|\bjavax\.(?:script|naming|management)\b|\borg\.apache\.commons\.collections|\bcom\.sun\.(?:org\.apache|jndi|rowset)|\bbsh\.interpreter|#_memberaccess|@java\.lang|\bclass\.forname\s*\(|\.getclass\s*\(\s*\)\.|\bclass\.module\.classloader|\bclassloader\.(?:resources|urls)|\bognlcontext\b|#context\[|\(#\w+=|\bjava\.lang\b",
+            r"\bjava\.(?:io\.(?:file|objectinputstream|fileoutputstream)|net\.(?:url|socket|urlclassloader)|beans\.xmldecoder|rmi\.)|\bjavax\.(?:script|naming|management)\b|\borg\.apache\.commons\.collections|\bcom\.sun\.(?:org\.apache|jndi|rowset)|\bbsh\.interpreter|#_memberaccess|@java\.lang|\bclass\.forname\s*\(|\.getclass\s*\(\s*\)\.|\bclass\.module\.classloader|\bclassloader\.(?:resources|urls)|\bognlcontext\b|#context\[|\(#\w+=|\bjava\.lang\b|\bjavax?\.(?:io|lang|net|nio|rmi|beans|script|naming|management|xml|sql)\.\w|\borg\.omg\.corba\b|\borg\.apache\.(?:commons|xalan|bcel|tomcat|catalina|struts2?)\b|\bcom\.sun\.\w+\.|\bcom\.opensymphony\.xwork2?\b|\borg\.springframework\.\w|\bjava\.(?:io|util)\b",
         ),
+    ),
+    rule(
+        944140,
+        1,
+        Critical,
+        "Java server page file upload",
+        Targets::FILES,
+        Pattern(Text, r#"\.\s*jsp[xf]?[\s.]*$"#),
     ),
     rule(
         944150,
