@@ -467,7 +467,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\$\((?:[^)]|\)\S)+\)|\$\{\s*ifs\s*\}|\$ifs\b|`[^`]+`|\$\{[a-z_]+(?::?[-=+?][^}]*|#|%[^}]*)\}|[<>]\(\s*\w+|\$\(\(|\$\[[^\]]*\]|\$\{[a-z_]\w*(?:#[^}]*)?\}|\$\{\s*:|(?:^|[\s;|&=])\S*/\w*\[[!^]?[\w?*/.-]+\][\w/]",
+            r"\$\((?:[^)]|\)\S)+\)|\$\{\s*ifs\s*\}|\$ifs\b|`[^`]+`|\$\{[a-z_]+(?::?[-=+?][^}]*|#|%[^}]*)\}|[<>]\(\s*\w+|\$\(\(|\$\[[^\]]*\]|\$\{[a-z_]\w*(?:#[^}]*)?\}|\$\{\s*:|(?:^|[\s;|&=])/(?:[\w.-]*/+)*[\w.-]*\[[!^]?[\w?*/.-]+\][\w/]",
         ),
     ),
     rule(
@@ -507,6 +507,14 @@ pub static RULES: &[Rule] = &[
         "remote command execution: Shellshock",
         T_INPUT,
         Pattern(Text, r"\(\s*\)\s*\{\s*[:;_a-z]"),
+    ),
+    rule(
+        932175,
+        1,
+        Critical,
+        "remote command execution: shell alias definition",
+        T_ARGS_PATH,
+        Pattern(Cmd, r#"\balias\s+(?:[-+]\w+\s+)*[\w.-]+=\S"#),
     ),
     rule(
         932180,
@@ -553,6 +561,14 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        932270,
+        1,
+        Critical,
+        "remote command execution: tilde expansion",
+        T_ARGS,
+        Pattern(Text, r#"^\s*~[+-]\d*\s*$"#),
+    ),
+    rule(
         932901,
         1,
         Critical,
@@ -569,8 +585,8 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "PHP injection: opening or closing tag",
-        T_ARGS_PATH,
-        Pattern(Text, r"<\?(?:php\b|=|\s)|\[/?php\]|\?>\s*$"),
+        T_ALL,
+        Pattern(Text, r"<\?(?:php\b|=|\s|$)|[\[{]\\?/?php[\]}]|\?>\s*$"),
     ),
     rule(
         933110,
@@ -624,7 +640,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|base64_decode|gzinflate|gzuncompress|str_rot13|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|move_uploaded_file|show_source|highlight_file|assert_options|fsockopen|pfsockopen|stream_socket_client|php_uname|posix_(?:getpwuid|setuid|kill|mkfifo)|ini_(?:set|get_all)|get_defined_vars|getenv|putenv|set_time_limit|escapeshellcmd|escapeshellarg|proc_nice|symlink|readlink|curl_exec|preg_replace)\b",
+            r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|base64_decode|gzinflate|gzuncompress|str_rot13|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|move_uploaded_file|show_source|highlight_file|assert_options|fsockopen|pfsockopen|stream_socket_client|php_uname|posix_(?:getpwuid|setuid|kill|mkfifo)|ini_(?:set|get_all)|get_defined_vars|getenv|putenv|set_time_limit|escapeshellcmd|escapeshellarg|proc_nice|symlink|readlink|curl_exec|preg_replace)\b|(?:gzinflate|gzdecode|gzuncompress|bzdecompress|call_user_func(?:_array)?|fsockopen|curl_init|curl_exec|get_defined_(?:functions|vars|constants)|file_exists|is_array|str_rot13|base64_decode|shell_exec|proc_open)\s*\(",
         ),
     ),
     rule(
@@ -921,7 +937,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\b(?:information_schema|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b",
+            r"\b(?:information_schema|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b|\bdb_name\s*\(",
         ),
     ),
     rule(
@@ -1141,7 +1157,7 @@ pub static RULES: &[Rule] = &[
         T_ALL,
         Pattern(
             Text,
-            r"\bjava\.(?:io\.(?:file|objectinputstream|fileoutputstream)|net\.(?:url|socket|urlclassloader)|beans\.xmldecoder|rmi\.)|\bjavax\.(?:script|naming|management)\b|\borg\.apache\.commons\.collections|\bcom\.sun\.(?:org\.apache|jndi|rowset)|\bbsh\.interpreter|#_memberaccess|@java\.lang|\bclass\.forname\s*\(|\.getclass\s*\(\s*\)\.|\bclass\.module\.classloader|\bclassloader\.(?:resources|urls)|\bognlcontext\b|#context\[|\(#\w+=|\bjava\.lang\b|\bjavax?\.(?:io|lang|net|nio|rmi|beans|script|naming|management|xml|sql)\.\w|\borg\.omg\.corba\b|\borg\.apache\.(?:commons|xalan|bcel|tomcat|catalina|struts2?)\b|\bcom\.sun\.\w+\.|\bcom\.opensymphony\.xwork2?\b|\borg\.springframework\.\w|\bjava\.(?:io|util)\b",
+            r"\bjava\.(?:io\.(?:file|objectinputstream|fileoutputstream)|net\.(?:url|socket|urlclassloader)|beans\.xmldecoder|rmi\.)|\bjavax\.(?:script|naming|management)\b|\borg\.apache\.commons\.collections|\bcom\.sun\.(?:org\.apache|jndi|rowset)|\bbsh\.interpreter|#_memberaccess|@java\.lang|\bclass\.forname\s*\(|\.getclass\s*\(\s*\)\.|\bclass\.module\.classloader|\bclassloader\.(?:resources|urls)|\bognlcontext\b|#context\[|\(#\w+=|\bjava\.lang\b|\bjavax?\.(?:io|lang|net|nio|rmi|beans|script|naming|management|xml|sql)\.\w|\borg\.omg\.corba\b|\borg\.apache\.(?:commons|xalan|bcel|tomcat|catalina|struts2?)\b|\bcom\.sun\.\w+\.|\bcom\.opensymphony\.xwork2?\b|\borg\.springframework\.\w",
         ),
     ),
     rule(
