@@ -150,7 +150,7 @@ const RESTRICTED_EXTENSIONS: [&str; 48] = [
 ];
 /// Headers with no legitimate use towards the shop that proxies and servers have been fooled
 /// by (rule 920450).
-const RESTRICTED_HEADERS: [&str; 7] = [
+const RESTRICTED_HEADERS: [&str; 8] = [
     "proxy",
     "lock-token",
     "content-range",
@@ -158,22 +158,32 @@ const RESTRICTED_HEADERS: [&str; 7] = [
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    "request-range",
 ];
-/// Argument names that carry session ids on platforms that accept them in URLs (943110/943120).
+/// Argument names that carry session ids on platforms that accept them in URLs (943110/943120):
+/// exact names, then name endings.
 const SESSION_ID_NAMES: [&str; 12] = [
     "jsessionid",
     "aspsessionid",
     "asp.net_sessionid",
-    "phpsession",
     "phpsessid",
-    "weblogicsession",
-    "session_id",
-    "session-id",
     "cfid",
     "cftoken",
     "cfsid",
-    "jservsession",
+    "connect.sid",
+    "sid",
+    "sessid",
+    "rack.session",
+    "express:sess",
 ];
+const SESSION_ID_SUFFIXES: [&str; 5] =
+    ["session", "sessionid", "session_id", "session-id", "_sess"];
+
+fn is_session_id_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    SESSION_ID_NAMES.contains(&name.as_str())
+        || SESSION_ID_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
 
 impl Waf {
     pub fn new(config: Config) -> Result<Waf, String> {
@@ -232,6 +242,9 @@ impl Waf {
         }
         if parsed.multipart_malformed {
             scan.hit(ids::MULTIPART_MALFORMED, "REQUEST_BODY");
+        }
+        if parsed.multipart_bad_name {
+            scan.hit(ids::MULTIPART_FILENAME, "MULTIPART_NAME");
         }
         if parsed.multipart_part_headers {
             scan.hit(ids::MULTIPART_PART_HEADERS, "MULTIPART_PART_HEADERS");
@@ -372,12 +385,10 @@ impl Scan<'_> {
     /// Session ids passed as arguments: from another site's page (943110) or typed/forged with
     /// no referer at all (943120).
     fn session_ids(&mut self, request: &Request<'_>, parsed: &Parsed<'_>) {
-        let named = parsed.values.iter().any(|v| {
-            v.targets.contains(Targets::ARG_NAMES)
-                && SESSION_ID_NAMES
-                    .iter()
-                    .any(|n| v.name.eq_ignore_ascii_case(n))
-        });
+        let named = parsed
+            .values
+            .iter()
+            .any(|v| v.targets.contains(Targets::ARG_NAMES) && is_session_id_name(&v.name));
         if !named {
             return;
         }
@@ -444,10 +455,19 @@ impl Scan<'_> {
             }
             self.views(&views, value);
         }
-        // A payload sent base64-encoded is still a payload once the application decodes it.
-        if value.encoding != Encoding::Path
-            && let Some(inner) = normalize::base64_text(&decoded)
-        {
+        // A payload sent base64-encoded is still a payload once the application decodes it
+        // (in a path: the whole path, then each segment, since `/` is a base64 digit).
+        if value.encoding == Encoding::Path {
+            let path = decoded.strip_prefix(b"/").unwrap_or(&decoded);
+            let whole = std::iter::once(path);
+            let segments = path.split(|b| *b == b'/').filter(|s| s.len() != path.len());
+            for candidate in whole.chain(segments) {
+                if let Some(inner) = normalize::base64_text(candidate) {
+                    let views = Views::of_decoded(&inner);
+                    self.views(&views, value);
+                }
+            }
+        } else if let Some(inner) = normalize::base64_text(&decoded) {
             let views = Views::of_decoded(&inner);
             self.views(&views, value);
         }
@@ -527,37 +547,17 @@ fn is_token(value: &[u8]) -> bool {
     value.len() <= 256
         && value
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-        && !value.windows(2).any(|w| w == b"..")
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
-/// Whether `text` has any character SQL injection needs beyond words and spaces (a quote, an
-/// operator, a parenthesis, a comment); words alone are left to the keyword rules.
+/// Whether `text` has any character an SQL injection cannot do without (a quote to leave a
+/// string, a comparison, a parenthesis, a comment, a statement end); words and `@` alone
+/// (`john or@var.es`) are left to the keyword rules.
 fn might_be_sql(text: &str) -> bool {
     text.bytes().any(|b| {
         matches!(
             b,
-            b'\''
-                | b'"'
-                | b'`'
-                | b';'
-                | b'='
-                | b'('
-                | b')'
-                | b'#'
-                | b'*'
-                | b'|'
-                | b'&'
-                | b'@'
-                | b'<'
-                | b'>'
-                | b'!'
-                | b'\\'
-                | b'%'
-                | b'^'
-                | b'~'
-                | b'+'
-                | b','
+            b'\'' | b'"' | b'`' | b';' | b'=' | b'(' | b')' | b'#' | b'*' | b'<' | b'>' | b'\\'
         )
     }) || text.contains("--")
 }

@@ -55,6 +55,8 @@ pub struct Parsed<'a> {
     pub over_limits: bool,
     /// A multipart part's header announces a charset or a transfer encoding (rules 922110/922120).
     pub multipart_part_headers: bool,
+    /// A multipart part name with quoting characters (rule 920120).
+    pub multipart_bad_name: bool,
     /// A multipart body without a usable boundary.
     pub multipart_malformed: bool,
 }
@@ -148,7 +150,10 @@ impl<'a> Parsed<'a> {
             if uninspected(name) {
                 continue;
             }
-            let targets = if *name == header::USER_AGENT {
+            let targets = if FILE_NAME_HEADERS.contains(&name.as_str()) {
+                // What upload endpoints take a file's name from.
+                Targets::HEADERS | Targets::FILES
+            } else if *name == header::USER_AGENT {
                 Targets::HEADERS | Targets::USER_AGENT
             } else if *name == header::REFERER {
                 Targets::HEADERS | Targets::REFERER
@@ -287,6 +292,12 @@ impl<'a> Parsed<'a> {
                 let lower = line.to_ascii_lowercase();
                 if lower.starts_with(b"content-disposition:") {
                     if let Some(value) = disposition_param(line, b"name") {
+                        if value
+                            .iter()
+                            .any(|b| matches!(b, b'"' | b'\'' | b';' | b'='))
+                        {
+                            self.multipart_bad_name = true;
+                        }
                         name = Cow::Owned(String::from_utf8_lossy(value).into_owned());
                         self.push(Value {
                             targets: Targets::ARG_NAMES,
@@ -327,6 +338,9 @@ impl<'a> Parsed<'a> {
         }
     }
 }
+
+/// Headers that name an uploaded file.
+const FILE_NAME_HEADERS: [&str; 4] = ["x-filename", "x_filename", "x-file-name", "x.filename"];
 
 /// Headers whose values the attack rules skip: framing and negotiation the edge and Pingora
 /// validate, and credentials the edge verifies (a JWT is base64 by design).
