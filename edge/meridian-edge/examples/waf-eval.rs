@@ -8,7 +8,7 @@
 //! `pl` (optional) is the paranoia level at which the request is expected to be caught; attacks
 //! above the level under test are left out, benign requests always count.
 //!
-//! `cargo run --release -p meridian-edge --example waf-eval -- CORPUS.jsonl [--paranoia N] [--misses]`
+//! `cargo run --release -p meridian-edge --example waf-eval -- CORPUS.jsonl [--paranoia N] [--misses] [--disable ID|LO-HI]...`
 //!
 //! The corpus is not part of the repository: build it from any public attack collection (the
 //! OWASP CRS regression tests, gotestwaf's test cases) in this format.
@@ -46,22 +46,31 @@ struct Tally {
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("usage: waf-eval CORPUS.jsonl [--paranoia N] [--misses]"))?;
+    let path = args.next().ok_or_else(|| {
+        anyhow::anyhow!(
+            "usage: waf-eval CORPUS.jsonl [--paranoia N] [--misses] [--disable ID|LO-HI]..."
+        )
+    })?;
     let mut paranoia = 1;
     let mut show_misses = false;
+    let mut disabled = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--paranoia" => paranoia = args.next().unwrap_or_default().parse()?,
             "--misses" => show_misses = true,
+            "--disable" => disabled.push(format!("{:?}", args.next().unwrap_or_default())),
             other => anyhow::bail!("unknown argument {other}"),
         }
     }
-    let text = Config::default_file().replace(
-        "paranoia_level = 1",
-        &format!("paranoia_level = {paranoia}"),
-    );
+    let text = Config::default_file()
+        .replace(
+            "paranoia_level = 1",
+            &format!("paranoia_level = {paranoia}"),
+        )
+        .replace(
+            "disabled_rules = []",
+            &format!("disabled_rules = [{}]", disabled.join(",")),
+        );
     let waf =
         Waf::new(Config::parse(&text).map_err(anyhow::Error::msg)?).map_err(anyhow::Error::msg)?;
 

@@ -79,6 +79,10 @@ pub struct Waf {
     raw: FormSet,
     text: FormSet,
     sql: FormSet,
+    /// `text` and `sql` together, for values whose two views are the same (most of them).
+    text_and_sql: FormSet,
+    /// Every view's patterns, for bare tokens (all their views are the same).
+    token: FormSet,
     cmd: FormSet,
     sqli: Option<usize>,
     xss: Option<usize>,
@@ -199,6 +203,8 @@ impl Waf {
             raw: form_set(Form::Raw)?,
             text: form_set(Form::Text)?,
             sql: form_set(Form::Sql)?,
+            text_and_sql: forms_set(&[Form::Text, Form::Sql])?,
+            token: forms_set(&[Form::Text, Form::Sql, Form::Cmd])?,
             cmd: form_set(Form::Cmd)?,
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
@@ -258,11 +264,15 @@ impl Waf {
 }
 
 fn form_set(form: Form) -> Result<FormSet, String> {
+    forms_set(&[form])
+}
+
+fn forms_set(forms: &[Form]) -> Result<FormSet, String> {
     let (rules, patterns): (Vec<usize>, Vec<&str>) = RULES
         .iter()
         .enumerate()
         .filter_map(|(index, rule)| match rule.check {
-            Check::Pattern(f, pattern) if f == form => Some((index, pattern)),
+            Check::Pattern(f, pattern) if forms.contains(&f) => Some((index, pattern)),
             _ => None,
         })
         .unzip();
@@ -440,20 +450,24 @@ impl Scan<'_> {
         {
             self.hit(ids::MULTIPART_FILENAME, &target_name(value));
         }
-        // Identifiers, numbers and single words (most argument values) carry no syntax to
-        // inject: only what they might decode to is looked at. Names, file names, paths and
-        // user agents are matched whole whatever they look like (`__proto__`, `shell.php`).
+        // Identifiers, numbers and single words (most values) carry no syntax to inject: as
+        // argument, cookie or header values they are skipped (only what they might decode to
+        // is looked at). Names, file names, paths and user agents are matched whatever they look
+        // like (`__proto__`, `shell.php`): a token's views are all the same, so in one pass.
         let always = Targets::ARG_NAMES
             | Targets::COOKIE_NAMES
             | Targets::FILES
             | Targets::PATH
             | Targets::USER_AGENT;
-        if !is_token(&decoded) || value.targets.intersects(always) {
+        if !is_token(&decoded) {
             let views = Views::of_decoded(&decoded);
             if views.had_nul && value.targets.intersects(Targets::INPUT) {
                 self.hit(ids::NUL_BYTE, &target_name(value));
             }
             self.views(&views, value);
+        } else if value.targets.intersects(always) {
+            let lower = decoded.to_ascii_lowercase();
+            self.patterns(&waf.token, &lower, value);
         }
         // A payload sent base64-encoded is still a payload once the application decodes it
         // (in a path: the whole path, then each segment, since `/` is a base64 digit).
@@ -475,8 +489,12 @@ impl Scan<'_> {
 
     fn views(&mut self, views: &Views, value: &Value<'_>) {
         let waf = self.waf;
-        self.patterns(&waf.text, views.text.as_bytes(), value);
-        self.patterns(&waf.sql, views.sql.as_bytes(), value);
+        if views.sql == views.text {
+            self.patterns(&waf.text_and_sql, views.text.as_bytes(), value);
+        } else {
+            self.patterns(&waf.text, views.text.as_bytes(), value);
+            self.patterns(&waf.sql, views.sql.as_bytes(), value);
+        }
         self.patterns(&waf.cmd, views.cmd.as_bytes(), value);
         if let Some(index) = waf.sqli
             && self.wants(index, value)
@@ -489,10 +507,7 @@ impl Scan<'_> {
         }
         if let Some(index) = waf.xss
             && self.wants(index, value)
-            && views
-                .decoded
-                .bytes()
-                .any(|b| matches!(b, b'<' | b'>' | b'=' | b'"' | b'\'' | b'`'))
+            && might_be_html(&views.decoded)
             && libinjectionrs::detect_xss(views.decoded.as_bytes()).is_injection()
         {
             self.hits
@@ -550,16 +565,75 @@ fn is_token(value: &[u8]) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
 }
 
-/// Whether `text` has any character an SQL injection cannot do without (a quote to leave a
-/// string, a comparison, a parenthesis, a comment, a statement end); words and `@` alone
-/// (`john or@var.es`) are left to the keyword rules.
+/// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look
+/// at `text`. An injection needs one of: a comparison, statement end or comment anywhere; a
+/// numeric context (the value starts with a digit, a parenthesis, `-` or `@`); or, after the
+/// first quote that would end a string, something other than words and sentence punctuation.
+/// So `men's running shoes` and `john or@var.es` are left to the pattern rules, which read
+/// every value anyway; so is prose (over 48 bytes, under 4% of SQL punctuation), since the
+/// tokenizer's own finds are short values.
 fn might_be_sql(text: &str) -> bool {
-    text.bytes().any(|b| {
-        matches!(
-            b,
-            b'\'' | b'"' | b'`' | b';' | b'=' | b'(' | b')' | b'#' | b'*' | b'<' | b'>' | b'\\'
-        )
-    }) || text.contains("--")
+    let bytes = text.trim_ascii().as_bytes();
+    let structural = |b: &u8| matches!(b, b'=' | b'#' | b'<' | b'>');
+    let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
+    let candidate = bytes.iter().any(structural)
+        || stacked_statement(bytes)
+        || text.contains("--")
+        || text.contains("/*")
+        || bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'(' | b')' | b'-' | b'@'))
+        || bytes.iter().position(quote).is_some_and(|at| {
+            bytes[at + 1..].iter().any(|b| {
+                !(b.is_ascii_alphanumeric()
+                    || !b.is_ascii()
+                    || matches!(b, b' ' | b'.' | b',' | b'!' | b'?' | b'-'))
+            })
+        });
+    if !candidate {
+        return false;
+    }
+    let punctuation = bytes
+        .iter()
+        .filter(|b| structural(b) || quote(b) || matches!(b, b'(' | b')' | b'*' | b'\\'))
+        .count();
+    bytes.len() <= 48 || punctuation * 25 >= bytes.len()
+}
+
+/// Whether a `;` in `bytes` is followed by the start of an SQL statement (a `;` alone is
+/// everyday punctuation, and in every browser's User-Agent).
+fn stacked_statement(bytes: &[u8]) -> bool {
+    const STATEMENTS: [&[u8]; 13] = [
+        b"select",
+        b"insert",
+        b"update",
+        b"delete",
+        b"drop",
+        b"exec",
+        b"declare",
+        b"shutdown",
+        b"waitfor",
+        b"create",
+        b"alter",
+        b"truncate",
+        b"union",
+    ];
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b';')
+        .any(|(at, _)| {
+            let rest = bytes[at + 1..].trim_ascii_start();
+            STATEMENTS
+                .iter()
+                .any(|s| rest.len() >= s.len() && rest[..s.len()].eq_ignore_ascii_case(s))
+        })
+}
+
+/// Whether libinjection's HTML tokenizer should look at `text`: markup needs `<`, and an
+/// attribute injection needs `=` or a backtick.
+fn might_be_html(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, b'<' | b'=' | b'`'))
 }
 
 /// The CRS name of where `value` came from.

@@ -50,7 +50,11 @@ impl Views {
         if !decoded.is_ascii() {
             decoded = decoded.nfkc().collect();
         }
-        let text = decoded.to_lowercase();
+        let text = if decoded.is_ascii() {
+            decoded.to_ascii_lowercase()
+        } else {
+            decoded.to_lowercase()
+        };
         let sql = sql_form(&text);
         let cmd = cmd_form(&text);
         Views {
@@ -244,6 +248,15 @@ pub fn js_decode(text: &str) -> Cow<'_, str> {
 /// `union/**/select` reads `union select`; MySQL's executable comments (`/*!50000select*/`) keep
 /// their body, since MySQL runs it.
 fn sql_form(text: &str) -> String {
+    // Most values have neither comments nor runs of whitespace: nothing to rewrite.
+    let bytes = text.as_bytes();
+    let rewrites = text.contains("/*")
+        || bytes.iter().any(|b| b.is_ascii_whitespace() && *b != b' ')
+        || bytes.windows(2).any(|w| w == b"  ")
+        || !text.is_ascii();
+    if !rewrites {
+        return text.to_owned();
+    }
     fn space(out: &mut String) {
         if !out.ends_with(' ') {
             out.push(' ');
@@ -278,6 +291,9 @@ fn sql_form(text: &str) -> String {
 /// The value as a shell would read a command in it (CRS' `cmdLine`): `c\a"t' /e^tc/pa''sswd`
 /// reads `cat /etc/passwd`; `,` and `;` separate; no space before `/` or `(`.
 fn cmd_form(text: &str) -> String {
+    if text.is_ascii() {
+        return ascii_cmd_form(text.as_bytes());
+    }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -302,10 +318,39 @@ fn cmd_form(text: &str) -> String {
     out
 }
 
+/// [`cmd_form`] of ASCII text, byte by byte.
+fn ascii_cmd_form(text: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::with_capacity(text.len());
+    for &b in text {
+        match b {
+            b'\\' | b'"' | b'\'' | b'^' => {}
+            b',' | b';' => out.push(b';'),
+            b'/' | b'(' => {
+                while out.last() == Some(&b' ') {
+                    out.pop();
+                }
+                out.push(b);
+            }
+            b if b.is_ascii_whitespace() || b == 0x0b => {
+                if out.last() != Some(&b' ') {
+                    out.push(b' ');
+                }
+            }
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
 /// If `value` is plausibly base64 of text (at least 12 characters of the standard or URL-safe
 /// alphabet, decoding to UTF-8 that is nearly all printable), the decoded text.
 pub fn base64_text(value: &[u8]) -> Option<Vec<u8>> {
     let trimmed = value.trim_ascii();
+    let alphabet =
+        |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b' ');
+    if trimmed.len() < 12 || !trimmed.iter().all(alphabet) {
+        return None;
+    }
     // A `+` of the alphabet reads as a space once a query string is decoded.
     let unspaced;
     let trimmed = if trimmed.contains(&b' ') {

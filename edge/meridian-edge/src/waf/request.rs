@@ -178,7 +178,7 @@ impl<'a> Parsed<'a> {
             BodyKind::None => {}
             BodyKind::Form => self.form(body),
             BodyKind::Json => match serde_json::from_slice::<serde_json::Value>(body) {
-                Ok(json) => self.json("", &json, 0),
+                Ok(json) => self.json("", json, 0),
                 Err(_) => self.whole_body(body),
             },
             BodyKind::Multipart => match boundary(content_type) {
@@ -219,7 +219,8 @@ impl<'a> Parsed<'a> {
         });
     }
 
-    fn json(&mut self, name: &str, value: &serde_json::Value, depth: usize) {
+    /// The strings of a JSON document, taken (not copied) out of it.
+    fn json(&mut self, name: &str, value: serde_json::Value, depth: usize) {
         if depth > MAX_JSON_DEPTH {
             self.over_limits = true;
             return;
@@ -227,13 +228,13 @@ impl<'a> Parsed<'a> {
         match value {
             serde_json::Value::Object(map) => {
                 for (key, value) in map {
+                    self.json(&key, value, depth + 1);
                     self.push(Value {
                         targets: Targets::ARG_NAMES,
                         name: Cow::Owned(key.clone()),
-                        raw: Cow::Owned(key.as_bytes().to_vec()),
+                        raw: Cow::Owned(key.into_bytes()),
                         encoding: Encoding::Plain,
                     });
-                    self.json(key, value, depth + 1);
                 }
             }
             serde_json::Value::Array(items) => {
@@ -244,7 +245,7 @@ impl<'a> Parsed<'a> {
             serde_json::Value::String(text) => self.push(Value {
                 targets: Targets::ARGS,
                 name: Cow::Owned(name.to_owned()),
-                raw: Cow::Owned(text.as_bytes().to_vec()),
+                raw: Cow::Owned(text.into_bytes()),
                 encoding: Encoding::Plain,
             }),
             // Numbers, booleans and null carry nothing to inject.

@@ -138,6 +138,10 @@ const T_INPUT: Targets = Targets::INPUT;
 const T_ARGS: Targets =
     Targets(Targets::ARGS.0 | Targets::ARG_NAMES.0 | Targets::COOKIES.0 | Targets::BODY.0);
 const T_ARGS_PATH: Targets = Targets(T_ARGS.0 | Targets::PATH.0 | Targets::FILES.0);
+/// Also headers: command and SQL syntax no header a browser or client sends carries.
+const T_ARGS_PATH_HDR: Targets = Targets(T_ARGS_PATH.0 | Targets::HEADERS.0);
+/// Also User-Agent and Referer (the CRS' extra targets for some rules).
+const T_ARGS_PATH_UA: Targets = Targets(T_ARGS_PATH.0 | Targets::USER_AGENT.0 | Targets::REFERER.0);
 const T_NONE: Targets = Targets(0);
 const T_ALL: Targets = Targets(T_INPUT.0 | Targets::BODY.0);
 
@@ -171,7 +175,7 @@ pub static RULES: &[Rule] = &[
         Targets::USER_AGENT,
         Pattern(
             Text,
-            r"\b(?:nikto|sqlmap|nmap|nessus|acunetix|netsparker|w3af|dirbuster|gobuster|wpscan|masscan|zgrab|openvas|arachni|havij|nuclei|whatweb|skipfish|paros|fimap|bsqlbf|commix|xsser|webinspect|appscan|zmeu|morfeus|brutus|dirb|ffuf|feroxbuster|wfuzz|httprint|grabber|pangolin|sqlninja|jaeles|zap/|owasp zap|burp ?suite|metis|wapiti|vega/|webshag|teh forest lobster|jbrofuzz|blackwidow|mysqloit|dotdotpwn|absinthe|crimscanner|nsauditor|struts-pwn|nasl|gootkit)\b",
+            r"\b(?:nikto|sqlmap|nmap|nessus|acunetix|netsparker|w3af|dirbuster|gobuster|wpscan|masscan|zgrab|openvas|arachni|havij|nuclei|whatweb|skipfish|paros|fimap|bsqlbf|commix|xsser|webinspect|appscan|zmeu|morfeus|brutus|dirb|ffuf|feroxbuster|wfuzz|httprint|grabber|pangolin|sqlninja|jaeles|zap/|owasp zap|burp ?suite|metis|wapiti|vega/|webshag|teh forest lobster|jbrofuzz|blackwidow|mysqloit|dotdotpwn|absinthe|crimscanner|nsauditor|struts-pwn|nasl|gootkit|openvasvt|fuzz faster u fool)\b|\b(?:burpcollaborator\.net|oastify\.com|interact\.sh|oast\.(?:pro|live|site|online|fun|me))\b",
         ),
     ),
     // 920: protocol enforcement.
@@ -329,7 +333,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\)\s*\(\s*[|&!]\s*\(|\*\s*\)\s*\(\s*[|&!]?\s*\w+\s*[~<>]?=|^\*\)\s*\(|\)\s*\(\s*\w+\s*[~<>]?=\s*\*|\(\s*[|&]\s*\(\s*\w+\s*[~<>]?=|\)\s*[&|!]?\s*\(\s*(?:[|&!]\s*(?:\)|\(|$)|\w+\s*[~<>]?=)|\*\s*\)\s*!\s*\(",
+            r"\)\s*\(\s*[|&!]\s*\(|\*\s*\)\s*\(\s*[|&!]?\s*\w+\s*[~<>]?=|^\*\)\s*\(|\)\s*\(\s*\w+\s*[~<>]?=\s*\*|\(\s*[|&]\s*\(\s*\w+\s*[~<>]?=|\)\s*[&|!]?\s*\(\s*(?:[|&!]\s*(?:\)|\(|$)|\w+\s*[~<>]?=)|\*\s*\)\s*!\s*\(|\b[a-z]\w*(?::dn)?:\d+(?:\.\d+)+:=",
         ),
     ),
     rule(
@@ -337,10 +341,10 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "mail header or command injection",
-        T_ARGS,
+        T_ARGS_PATH,
         Pattern(
             Text,
-            r"[\r\n]\s*(?:bcc|cc|to|from|reply-to|subject)\s*:\s*\S|[\r\n]\s*(?:rcpt to|mail from)\s*:|[\r\n]\s*\w*\s*(?:capability|login|select|fetch|append|examine|list|lsub|store|uid)\s+[\w\x22]",
+            r"[\r\n]\s*(?:bcc|cc|to|from|reply-to|subject)\s*:\s*\S|[\r\n]\s*(?:rcpt to|mail from)\s*:|[\r\n]\s*(?:quit|rset|noop)\s*(?:[\r\n]|$)|[\r\n]\s*\w*\s*(?:capability|login|select|fetch|append|examine|list|lsub|store|uid)\s+[\w\x22]",
         ),
     ),
     // 922: multipart attacks.
@@ -369,7 +373,7 @@ pub static RULES: &[Rule] = &[
         T_ALL,
         Pattern(
             Raw,
-            r"(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e|\.)(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c|/|\\)|\.(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2f|%5c|%c0%af|%c1%9c|%252f|%255c|/|\\)|\.\.(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c)",
+            r"(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e|\.)(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c|/|\\)|\.(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2f|%5c|%c0%af|%c1%9c|%252f|%255c|/|\\)|\.\.(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c)|(?:%25c0%25ae){2}%25c0%25af",
         ),
     ),
     rule(
@@ -391,7 +395,18 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"(?:^|[\\/=\s:])(?:etc[\\/](?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|hostname|resolv\.conf|ssh/|mysql/|apache2/|nginx/|httpd/|environment|profile|security/)|proc[\\/](?:self|\d+)[\\/]|boot\.ini|win\.ini|system\.ini|windows[\\/](?:system32|win\.ini|system\.ini|repair)|winnt[\\/]|system32[\\/]|inetpub[\\/]|var[\\/](?:log|lib|www|mail|spool|run)[\\/]|usr[\\/](?:local[\\/])?(?:bin|sbin|lib|share)[\\/]|root[\\/]\.|\.ssh[\\/]|id_(?:rsa|dsa|ecdsa|ed25519)\b|\.(?:bash_history|bashrc|bash_profile|zshrc|profile|htaccess|htpasswd|git[\\/]|svn[\\/]|aws[\\/]|docker[\\/]|kube[\\/]|npmrc|netrc|pgpass|my\.cnf|mysql_history|psql_history|viminfo)|web\.config\b|wp-config\.php|config\.php\b|localsettings\.php|\.env(?:\.\w+)?$|/\.env\b|php\.ini\b|my\.ini\b|httpd\.conf\b|nginx\.conf\b|applicationhost\.config)",
+            r"(?:^|[\\/=\s:])(?:etc[\\/](?:\.[\\/])*(?:passwd|shadow|group|hosts|issue|motd|crontab|sudoers|hostname|sub[ug]id|resolv\.conf|ssh/|mysql/|apache2/|nginx/|httpd/|environment|profile|security/)|proc[\\/](?:(?:self|\d+)[\\/]|(?:interrupts|cpuinfo|meminfo|mounts|kallsyms|sched_debug)\b)|sys[\\/](?:class|kernel|devices|firmware|module)\b|ntuser\.dat\b|boot\.ini|win\.ini|system\.ini|windows[\\/](?:system32|win\.ini|system\.ini|repair)|winnt[\\/]|system32[\\/]|inetpub[\\/]|var[\\/](?:log|lib|www|mail|spool|run)[\\/]|usr[\\/](?:local[\\/])?(?:bin|sbin|lib|share)[\\/]|root[\\/]\.|\.ssh[\\/]|id_(?:rsa|dsa|ecdsa|ed25519)\b|\.(?:bash_history|bashrc|bash_profile|zshrc|profile|htaccess|htpasswd|git[\\/]|svn[\\/]|aws[\\/]|docker[\\/]|kube[\\/]|npmrc|netrc|pgpass|my\.cnf|mysql_history|psql_history|viminfo)|web\.config\b|wp-config\.php|config\.php\b|localsettings\.php|\.env(?:\.\w+)?$|/\.env\b|php\.ini\b|my\.ini\b|httpd\.conf\b|nginx\.conf\b|applicationhost\.config)",
+        ),
+    ),
+    rule(
+        930130,
+        1,
+        Critical,
+        "restricted file access attempt",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r"(?:^|/)(?:proc/(?:self|\d+|interrupts|cpuinfo|meminfo|mounts|kallsyms)|sys/(?:class|kernel|devices|firmware|module))(?:/|$)|\.(?:sql|db|sqlite3?|mdb|bak|dump)\.(?:zip|gz|tgz|bz2|xz|7z|rar|tar)$|/@id/__x00__|/\.(?:aiignore|cursorignore|aiexclude|codeiumignore|geminiignore)$",
         ),
     ),
     // 931: remote file inclusion.
@@ -403,7 +418,7 @@ pub static RULES: &[Rule] = &[
         Targets::PATH,
         Pattern(
             Text,
-            r#"/\.(?:claude|cursor|aider|cline|clinerules|codex|continue|junie|kiro|n8n|opencode|plandex|fabric|a0proj|windsurf|roo|gemini|copilot|amazonq|tabnine)(?:/|$)"#,
+            r#"/\.(?:claude|cursor|aider|cline|clinerules|codex|continue|junie|kiro|n8n|opencode|plandex|fabric|a0proj|windsurf|roo|gemini|copilot|amazonq|tabnine|zed|rovodev)(?:/|$)"#,
         ),
     ),
     rule(
@@ -434,7 +449,7 @@ pub static RULES: &[Rule] = &[
         Critical,
         "remote file inclusion: URL ending with a question mark",
         T_ARGS,
-        Pattern(Text, r"^(?:file|ftps?|https?)://.*\?+$"),
+        Pattern(Text, r"^(?:file|ftps?|https?)(?:://.*)?\?+$"),
     ),
     // 932: remote command execution.
     rule(
@@ -460,11 +475,22 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        932125,
+        1,
+        Critical,
+        "remote command execution: Windows PowerShell alias",
+        T_ARGS_PATH,
+        Pattern(
+            Cmd,
+            r"(?:^|[;&|`\n])\s*(?:iwr|irm|iwmi|gwmi|icm|saps|sajb)\s*(?:-\w|https?:|\S+\.ps1\b)",
+        ),
+    ),
+    rule(
         932130,
         1,
         Critical,
         "remote command execution: Unix shell expression",
-        T_ARGS_PATH,
+        T_ARGS_PATH_HDR,
         Pattern(
             Text,
             r"\$\((?:[^)]|\)\S)+\)|\$\{\s*ifs\s*\}|\$ifs\b|`[^`]+`|\$\{[a-z_]+(?::?[-=+?][^}]*|#|%[^}]*)\}|[<>]\(\s*\w+|\$\(\(|\$\[[^\]]*\]|\$\{[a-z_]\w*(?:#[^}]*)?\}|\$\{\s*:|(?:^|[\s;|&=])/(?:[\w.-]*/+)*[\w.-]*\[[!^]?[\w?*/.-]+\][\w/]",
@@ -486,10 +512,10 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: Unix shell code",
-        T_ARGS_PATH,
+        T_ARGS_PATH_HDR,
         Pattern(
             Cmd,
-            r"(?:/bin/|/usr/bin/|/sbin/|/usr/sbin/|/usr/local/bin/)(?:ba|da|k|z|c|tc|fi)?sh\b|/bin/(?:cat|ls|nc|ncat|busybox|echo|id|rm|chmod|curl|wget|python|perl|ruby|php|sleep|ping)\b|/usr/bin/(?:env|id|whoami|curl|wget|python[23]?|perl|ruby|php|nc|ncat|socat|base64|xxd|find|awk|gawk|sed|nohup)\b|/dev/(?:tcp|udp)/|/proc/self/environ|/etc/passwd|/etc/shadow|\bchmod\s*\+?[0-7]{3,4}|\bchmod\s*\+x|\brm\s*-[rf]{1,2}\s|\bnc\s*-[elnvp]+|\bcurl\s*-[a-z]*\s*\S*http|\bwget\s*-[a-z]*\s*\S*http|\bwget\s+https?|\bcurl\s+https?",
+            r"(?:/bin/|/usr/bin/|/sbin/|/usr/sbin/|/usr/local/bin/)(?:ba|da|k|z|c|tc|fi)?sh\b|/bin/(?:cat|ls|nc|ncat|busybox|echo|id|rm|chmod|curl|wget|python|perl|ruby|php|sleep|ping)\b|/usr/bin/(?:env|id|whoami|curl|wget|python[23]?|perl|ruby|php|nc|ncat|socat|base64|xxd|find|awk|gawk|sed|nohup)\b|/dev/(?:tcp|udp)/|/proc/self/environ|/etc/passwd|/etc/shadow|\bchmod\s*\+?[0-7]{3,4}|\bchmod\s*\+x|\brm\s*-[rf]{1,2}\s|\bnc\s*-[elnvp]+|\bcurl\s*-[a-z]*\s*\S*http|\bwget\s*-[a-z]*\s*\S*http|\bwget\s+https?|\bcurl\s+https?|^\s*/(?:usr/(?:local/)?)?s?bin/\w|\bbin/(?:ansible|chef|cscli|visudo)\b|\$(?:shell|bash)\s*-c\b",
         ),
     ),
     rule(
@@ -532,10 +558,10 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: Unix command injection",
-        T_ARGS_PATH,
+        T_ARGS_PATH_HDR,
         Pattern(
             Cmd,
-            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:\$\w+\s+)?(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:(?:gcc|g\+\+|clang|c89|c99|tcc|irb|gdb|rmt)[\d.]*(?:\s*<<<|\s+-)|ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\$\w+)?(?:\s|[;&|<>`)/]|$)",
+            r"(?:[;&|`\n\r]|\$\(|\$\{|&&|\|\|)\s*[{(]?\s*(?:\$\w+\s+)?(?:(?:time|nohup|strace|ltrace|nice|sudo)\s+)*(?:(?:/(?:usr/)?(?:local/)?s?bin)?/)?(?:(?:gcc|g\+\+|clang|c89|c99|tcc|irb|gdb|rmt)[\d.]*(?:\s*<<<|\s+-)|(?:ls|whoami|uname|wget|curl|nc|ncat|netcat|bash|sh|zsh|ksh|csh|tcsh|python[23]?|perl|php|nslookup|ifconfig|chmod|chown|rm|pwd|nmap|telnet|ssh|scp|sftp|tftp|grep|egrep|awk|gawk|sed|xargs|base64|xxd|hexdump|crontab|useradd|usermod|passwd|sudo|systemctl|mkfifo|mknod|socat|lsof|netstat|busybox|apt-get|yum|dpkg|mysql|psql|sqlite3|redis-cli|getent|tac|ifup|iptables|uname|nohup|setsid|powershell)(?:\$\w+)?(?:[\s+;&|<>`)/]|$))",
         ),
     ),
     rule(
@@ -543,7 +569,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "remote command execution: Unix command with shell arguments",
-        T_ARGS_PATH,
+        T_ARGS_PATH_HDR,
         Pattern(
             Cmd,
             r"(?:[;&|`\n\r]|\$\(|&&|\|\|)\s*[{(]?\s*(?:(?:time|nohup|strace|ltrace|nice)\s+)*(?:(?:lastlog(?:in)?|rmt-\w+|cpulimit|ansible(?:-[a-z]+)?|chef-[a-z]+|cscli|visudo|strace|ltrace|ifconfig|bsdtar)(?:\s|$)|(?:perf|base32|base64|flock|bridge|column|fold|cut|rev|nl|strings)\s+(?:-{1,2}\w|\S*(?:passwd|shadow|/)))|(?:[;&|`\n\r]|\$\(|&&|\|\|)\s*[{(]?\s*(?:cat|echo|printf|ping|sleep|kill|find|head|tail|more|less|touch|time|who|last|set|host|dig|env|export|eval|exec|id|ps|ip|cp|mv|dd|od|tar|zip|unzip|gzip|ruby|node|lua|openssl|timeout|mail|history|uptime)(?:\s*$|\s*[;&|<>`)]|\s+-{1,2}\w|\s*/|\s+\$|\s+\d+\s*(?:$|[;&|`)]))",
@@ -567,6 +593,58 @@ pub static RULES: &[Rule] = &[
         "remote command execution: tilde expansion",
         T_ARGS,
         Pattern(Text, r#"^\s*~[+-]\d*\s*$"#),
+    ),
+    rule(
+        932280,
+        1,
+        Critical,
+        "remote command execution: brace expansion",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r"\{(?:,[\w/.-]+|[\w/.-]+,)\}|\{[\w/.]*,-[\w/.-]*\}|[a-z]\{[\w/.-]*,[\w/.-]*\}|\{[\w/.-]*,[\w/.-]*\}[a-z]",
+        ),
+    ),
+    rule(
+        932330,
+        1,
+        Critical,
+        "remote command execution: shell history expansion",
+        T_ARGS_PATH,
+        Pattern(Text, r"!-\d+\s*!-?\d+|^\s*!-\d+\s*$"),
+    ),
+    rule(
+        932340,
+        1,
+        Critical,
+        "remote command execution: Unix command after a separator",
+        T_ARGS_PATH_UA,
+        Pattern(
+            Cmd,
+            r"^\s*[;&|`\n]+\s*(?:env|set|printenv|aptitude|htop|top|ps|who|whoami|id|lastlog|uname|pwd|ls|ifconfig|history|w|last|netstat|hostname|uptime|dmesg)\s*(?:[;&|`]|$)",
+        ),
+    ),
+    rule(
+        932370,
+        1,
+        Critical,
+        "remote command execution: Windows registry editor",
+        T_ARGS_PATH,
+        Pattern(
+            Cmd,
+            r"(?:^|[;&|`\n=])\s*regedit(?:\.exe)?\s*(?:/[a-z]|\s[a-z]:)",
+        ),
+    ),
+    rule(
+        932380,
+        1,
+        Critical,
+        "remote command execution: Windows command injection",
+        T_ARGS_PATH,
+        Pattern(
+            Cmd,
+            r"(?:^|[;&|`\n])\s*(?:bcdboot|bcdedit|bootcfg|bootrec|diskpart|vssadmin|wevtutil|takeown|icacls|cacls|fsutil|netsh|wbadmin|auditpol|cmdkey|nltest|dsquery|ntdsutil|mountvol|forfiles|schtasks)\s*(?:/[a-z?]|[<>|]|-\w)",
+        ),
     ),
     rule(
         932901,
@@ -622,6 +700,14 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        933135,
+        1,
+        Critical,
+        "PHP injection: variable variable",
+        T_ARGS_PATH,
+        Pattern(Text, r"\$\s*\{\s*(?:['\x22]\w|\$\w)"),
+    ),
+    rule(
         933140,
         1,
         Critical,
@@ -640,7 +726,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|base64_decode|gzinflate|gzuncompress|str_rot13|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|move_uploaded_file|show_source|highlight_file|assert_options|fsockopen|pfsockopen|stream_socket_client|php_uname|posix_(?:getpwuid|setuid|kill|mkfifo)|ini_(?:set|get_all)|get_defined_vars|getenv|putenv|set_time_limit|escapeshellcmd|escapeshellarg|proc_nice|symlink|readlink|curl_exec|preg_replace)\b|(?:gzinflate|gzdecode|gzuncompress|bzdecompress|call_user_func(?:_array)?|fsockopen|curl_init|curl_exec|get_defined_(?:functions|vars|constants)|file_exists|is_array|str_rot13|base64_decode|shell_exec|proc_open)\s*\(",
+            r"\b(?:phpinfo|shell_exec|passthru|proc_open|pcntl_exec|base64_decode|gzinflate|gzuncompress|str_rot13|create_function|call_user_func(?:_array)?|file_get_contents|file_put_contents|move_uploaded_file|show_source|highlight_file|assert_options|fsockopen|pfsockopen|stream_socket_client|php_uname|posix_(?:getpwuid|setuid|kill|mkfifo)|ini_(?:set|get_all)|get_defined_vars|getenv|putenv|set_time_limit|escapeshellcmd|escapeshellarg|proc_nice|symlink|readlink|curl_exec|preg_replace)\b|(?:gzinflate|gzdecode|gzuncompress|bzdecompress|zlib_decode|call_user_func(?:_array)?|fsockopen|curl_init|curl_exec|get_defined_(?:functions|vars|constants)|file_exists|is_array|str_rot13|strrev|print_r|posix_\w+|base64_decode|shell_exec|proc_open)\s*=?\s*\(",
         ),
     ),
     rule(
@@ -651,7 +737,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\b(?:eval|assert|system|exec|popen|include(?:_once)?|require(?:_once)?|readfile|fopen|fwrite|unlink|unserialize|serialize|mail|header|chr|ord|var_dump|print_r|file|copy|rename|mkdir|chmod|die|exit)\s*\(\s*(?:[\x22'$]|\w+\s*\()|\b(?:exec|shell_exec|passthru|popen|proc_open|pcntl_exec|fopen|filegroup|fileowner|strip_tags|intval|unserialize|readfile)\s*(?:\(|/\*|#|//)|\b(?:system|printf|sprintf|phpinfo)(?:\(|/\*)|['\x22](?:system|exec|shell_exec|passthru|popen|assert|eval)\s*['\x22]\s*\)?\s*\(",
+            r"\b(?:eval|assert|system|exec|popen|include(?:_once)?|require(?:_once)?|readfile|fopen|fwrite|unlink|unserialize|serialize|mail|header|chr|ord|var_dump|print_r|file|copy|rename|mkdir|chmod|die|exit)\s*\(\s*(?:[\x22'$]|\w+\s*\()|\b(?:exec|shell_exec|passthru|popen|proc_open|pcntl_exec|fopen|filegroup|fileowner|strip_tags|intval|unserialize|unpack|readfile)\s*(?:\(|/\*|#|//)|\b(?:system|printf|sprintf|phpinfo)(?:\(|/\*)|['\x22](?:system|exec|shell_exec|passthru|popen|assert|eval)\s*['\x22]\s*\)?\s*\(",
         ),
     ),
     rule(
@@ -681,7 +767,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Text,
-            r"\b(?:zlib|glob|phar|ssh2|rar|ogg|expect|zip|compress\.(?:zlib|bzip2))://|\bdata://(?:text|application)/",
+            r"\b(?:zlib|glob|phar|ssh2(?:\.\w+)?|rar|ogg|expect|zip|compress\.(?:zlib|bzip2))://|\bdata://(?:text|application)/",
         ),
     ),
     // 934: generic.
@@ -723,7 +809,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS,
         Pattern(
             Text,
-            r"169\.254\.169\.254|\bmetadata\.google\.internal\b|100\.100\.100\.200|fd00:ec2::254|\bmetadata\.azure\.com\b|169\.254\.170\.2\b",
+            r"169\.254\.169\.254|\bmetadata\.google\.internal\b|100\.100\.100\.200|\bmetadata\.packet\.net\b|fd00:ec2::254|\bmetadata\.azure\.com\b|169\.254\.170\.2\b",
         ),
     ),
     rule(
@@ -753,11 +839,19 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "Node.js denial of service",
-        T_ARGS,
+        T_ARGS_PATH,
         Pattern(
             Text,
             r"\bwhile\s*\(\s*(?:true|1|!0)\s*\)|\bfor\s*\(\s*;\s*;\s*\)|\bwhile\s*\(\s*(?:[!+-]\s*)*(?:\(\s*true\s*\)|true|false|null|undefined|nan|infinity|this|string|number|object|new\s+\w+|\d+|\x22\x22|''|``|\{\}|\[\])\s*\)|\bdo\s*\{[^}]*\}\s*while\s*\(",
         ),
+    ),
+    rule(
+        934170,
+        1,
+        Critical,
+        "server-side request forgery: data URL",
+        T_ARGS,
+        Pattern(Text, r"^\s*data:[a-z]+/[a-z0-9.+-]+(?:[;,]|$)"),
     ),
     rule(
         934190,
@@ -789,7 +883,7 @@ pub static RULES: &[Rule] = &[
         Targets(Targets::BODY.0 | Targets::ARGS.0),
         Pattern(
             Text,
-            r"<!entity\s+[^>]*\b(?:system|public)\b|<!doctype[^>]*\[\s*<!entity|<xi:include\b|<!entity\s+%",
+            r"<!entity\s+[^>]*\b(?:system|public)\b|<!doctype[^>]*\[\s*<!entity|<xi:include\b|<!entity\s+%|<!doctype\s+\w+\s+(?:system|public)\b|<xs:(?:include|import|redefine)\b|\bschemalocation\s*=\s*['\x22]\s*(?:https?|ftp|file)://",
         ),
     ),
     rule(
@@ -801,6 +895,17 @@ pub static RULES: &[Rule] = &[
         Pattern(
             Text,
             r#"(?:^|\[|\{\s*['"]?|,\s*)\$(?:ne|eq|lte?|gte?|n?in|regex|where|exists|expr|elemmatch|or|and|nor|not|function|accumulator|lookup)\b|\bdb\.\w+\.(?:find|insert|drop|remove|update)\w*\s*\(|\bthis\.\w+\s*(?:==|!=)|;\s*return\s+(?:true|1)\b|\|\|\s*['"]?1['"]?\s*==\s*['"]?1"#,
+        ),
+    ),
+    rule(
+        934940,
+        1,
+        Critical,
+        "unsafe deserialization tag or GraphQL introspection",
+        T_ARGS_PATH,
+        Pattern(
+            Text,
+            r"!!python/(?:object|name|module)|!ruby/(?:object|hash|struct)|!!javax?\.|\b__(?:schema|type)\s*[({]|\bintrospectionquery\b",
         ),
     ),
     // 941: cross-site scripting.
@@ -826,7 +931,10 @@ pub static RULES: &[Rule] = &[
         Critical,
         "XSS filter: event handler vector",
         T_INPUT,
-        Pattern(Text, r"[\s\x22'`;/0-9=,(\[]on[a-z]{3,25}[\s;,(]*=[^=]"),
+        Pattern(
+            Text,
+            r"[\s\x22'`;/0-9=,(\[]on[a-z]{3,50}[\s;,(]*=[^=]|[\s\x22'`]on[a-z]{3,50}\s*=$",
+        ),
     ),
     rule(
         941130,
@@ -847,7 +955,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"(?:^|[\s\x22'`=(<>])(?:java|vb|live|j\s*a\s*v\s*a\s*)script\s*:(?:[^\s]|\s*[\w.$\[\]]*\s*[(`=]|\s*//|\s*\\|\s*$)|data\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)",
+            r"(?:^|[\s\x22'`=(<>])(?:java|vb|live|j\s*a\s*v\s*a\s*)script\s*:(?:[^\s]|\s*[\w.$\[\]]*\s*[(`=]|\s*//|\s*\\|\s*$)|data\s*:\s*(?:text/html|image/svg\+xml|application/(?:x-)?javascript)|\burl\s*\(\s*[\x22']?\s*(?:java|vb)script\b",
         ),
     ),
     rule(
@@ -858,7 +966,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"<\s*/?\s*(?:script|iframe|frame|frameset|object|embed|applet|meta|link|style|base|form|svg|math|img|image|video|audio|source|track|body|html|input|button|textarea|marquee|isindex|xss|details|template|dialog|keygen|bgsound|layer|ilayer|xml|import|animate\w*|handler|listener|a\s+href|table\s+background|div\s+style)\b",
+            r"<\s*/?\s*(?:script|iframe|frame|frameset|object|embed|applet|meta|link|style|base|form|svg|math|img|image|video|audio|source|track|body|html|input|button|textarea|marquee|isindex|xss|details|template|dialog|keygen|bgsound|layer|ilayer|xml|import|animate\w*|handler|listener|a\s+href|table\s+background|div\s+style)\b|<\s*[a-z](?:\s+[a-z]){3,}\b|<\s*[a-z]\w*\s*:\s*(?:script|svg|iframe|img|object|embed)\b",
         ),
     ),
     rule(
@@ -880,8 +988,27 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"document\s*\??\.\s*(?:cookie|write|writeln|domain|location)|\.(?:parentnode|innerhtml|outerhtml|insertadjacenthtml)\b|window\.(?:location|name|open)\b|\bfromcharcode\b|<!\[cdata\[|\blocation\.(?:href|hash|replace)\b",
+            r"document\s*\??\.\s*(?:cookie|write|writeln|domain|location)|\.(?:parentnode|innerhtml|outerhtml|insertadjacenthtml|appendchild|createelement|queryselector(?:all)?|getelementby\w+)\b|window\.(?:location|name|open)\b|\bfromcharcode\b|<!\[cdata\[|\blocation\.(?:href|hash|replace)\b",
         ),
+    ),
+    rule(
+        941200,
+        1,
+        Critical,
+        "XSS filter: VML frame",
+        T_INPUT,
+        Pattern(
+            Text,
+            r"<\s*\w*\s*:\s*vmlframe\b|<\s*v\s*:\s*(?:image|rect|oval|shape|imagedata|fill|stroke)\b",
+        ),
+    ),
+    rule(
+        941210,
+        1,
+        Critical,
+        "XSS filter: obfuscated script scheme",
+        T_INPUT,
+        Pattern(Text, r"[a-z](?:&(?:newline|tab);)+[a-z]|&colon;"),
     ),
     rule(
         941350,
@@ -907,7 +1034,7 @@ pub static RULES: &[Rule] = &[
         T_INPUT,
         Pattern(
             Text,
-            r"\b(?:window|self|top|parent|frames|document|globalthis|this)\s*\[\s*[\x22'`(]|\b(?:window|self|top|parent|globalthis)\s*\.\s*(?:alert|eval|prompt|confirm|execscript|settimeout|setinterval|atob)\b",
+            r"\b(?:window|self|top|parent|frames|document|globalthis|this)\s*\[\s*[\x22'`(]|\b(?:window|self|top|parent|globalthis)\s*\.\s*(?:alert|eval|prompt|confirm|execscript|settimeout|setinterval|atob)\b|\b(?:document|window|self|top|parent|globalthis)\s*(?:/\*[^*]*\*/\s*)+\)?\s*(?:/\*[^*]*\*/\s*)*[.\[]|\(\s*(?:document|window|self|top|parent|globalthis)\s*\)\s*[.\[]",
         ),
     ),
     rule(
@@ -937,7 +1064,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\b(?:information_schema|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b|\bdb_name\s*\(",
+            r"\b(?:information_schema|tempdb|msdb|schema_name|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b|\bdb_name\s*\(",
         ),
     ),
     rule(
@@ -945,7 +1072,7 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "SQL injection: SQL function name",
-        T_ARGS_PATH,
+        T_ARGS_PATH_HDR,
         Pattern(
             Sql,
             r"\b(?:load_file|extractvalue|updatexml|group_concat|concat_ws|json_(?:extract|depth|keys|object|array|length|type|valid)|make_set|name_const|row_count|found_rows|benchmark|pg_sleep|pg_read_file|lo_import|fn_varbintohexstr|sys\.fn_\w+|gtid_subset|st_latfromgeohash|utl_inaddr\.get_host_name|dbms_pipe\.receive_message|ctxsys\.drithsx\.sn|randomblob|unhex|ifnull|nullif|substring_index|char_length|mid|substr|substring|ascii|char|chr|ord|hex|version|database|schema|user|current_user|system_user|session_user|sleep|concat|iif|elt|xmltype|to_char|conv|soundex|md5|sha1|rand|floor|count|length|if)\((?:\s*(?:\)|\d|['\x22@(]|select\b|0x|null\b|\w+\s*[,)]))|\b(?:load_file|extractvalue|updatexml|group_concat|concat_ws|concat|make_set|name_const|benchmark|coalesce|uncompress|compress|xmltype|current_user|session_user|system_user|unhex|ifnull|nullif|isnull|substring_index|substring|substr|strcmp|sysdate|rtrim|ltrim|find_in_set|sqlite_\w+|jsonb?_\w+|starts_with|unistr|md5|sha1|sha2|pg_\w+|char_length|to_char|to_number|sqrt|sin|cos)\s*\\?\(|\b(?:database|insert|trim|decode|encode|hex|mid|ord|pow|rand|user|version|ascii|char|schema|sleep)\W{0,2}\(\s*$",
@@ -959,7 +1086,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\bsleep\s*\(\s*\d*\.?\d+\s*\)|\bbenchmark\s*\(.{1,100},.{1,200}\)",
+            r"\bsleep\s*\(\s*(?:\d*\.?\d+\s*\)|-?[\d.]+\s*(?:[-+*/%^]|div\b|mod\b)|\w+\s*\()|\bbenchmark\s*\(.{1,100},.{1,200}\)",
         ),
     ),
     rule(
@@ -972,6 +1099,14 @@ pub static RULES: &[Rule] = &[
             Sql,
             r"\bunion\s+(?:all\s+|distinct\s+)?[(\s]*select\b|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|;\s*(?:exec|execute|declare|shutdown)\b|\bdeclare\s+@\w+\s|\bopenrowset\s*\(|\bopendatasource\s*\(|\binto\s+(?:out|dump)file\b|\bselect\s+@@\w+|\b@@(?:version|datadir|hostname|basedir|servername)\b|\bfrom\s+dual\b|\bwaitfor\s+(?:delay|time)\b",
         ),
+    ),
+    rule(
+        942220,
+        1,
+        Critical,
+        "SQL injection: magic number that crashes number parsing",
+        T_ARGS_PATH,
+        Pattern(Text, r"\b2\.2250738585072011e-308\b"),
     ),
     rule(
         942230,
@@ -1019,10 +1154,10 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "SQL injection: pg_sleep, WAITFOR DELAY and shutdown",
-        T_ARGS_PATH,
+        T_ARGS_PATH_UA,
         Pattern(
             Sql,
-            r"\bpg_sleep\s*\(|\bwaitfor\s+delay\b|;\s*shutdown\s*(?:--|#|/\*|;|$)",
+            r"\bpg_sleep\s*\(|\bselect\s+pg_sleep\b|\bwaitfor\s+delay\b|;\s*shutdown\s*(?:--|#|/\*|;|$)",
         ),
     ),
     rule(
@@ -1037,6 +1172,17 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        942320,
+        1,
+        Critical,
+        "SQL injection: stored procedure or PostgreSQL function",
+        T_ARGS_PATH,
+        Pattern(
+            Sql,
+            r"\bprocedure\s+analyse\s*\(|\b\w+::(?:int|integer|bigint|smallint|text|varchar|numeric|regclass|oid|bytea)\b|\bdiv\s*\(\s*-?[\d.]+\s*,|\blo_(?:get|import|export|creat|create|open|put|from_bytea|unlink)\s*\(",
+        ),
+    ),
+    rule(
         942350,
         1,
         Critical,
@@ -1044,7 +1190,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\bcreate\s+function\s+.{1,100}\s+returns\b|;\s*(?:drop|alter|truncate|create)\s+(?:table|database|schema|function|procedure|user|view|index|trigger)\b|;\s*(?:delete\s+from|insert\s+into|update\s+\S+\s+set|select\s+.{1,100}\bfrom|grant\s+\w|revoke\s+\w|rename\s+table|load\s+data)\b",
+            r"\bcreate\s+function\s+.{1,100}\s+returns\b|;\s*(?:drop|alter|truncate|create)\s+(?:table|database|schema|function|procedure|user|view|index|trigger)\b|;\s*truncate\b|;\s*replace\s+(?:into\s+)?\w+\s*\([^)]*\)\s*values\b|;\s*(?:delete\s+from|insert\s+into|update\s+\S+\s+set|select\s+.{1,100}\bfrom|grant\s+\w|revoke\s+\w|rename\s+table|load\s+data)\b",
         ),
     ),
     rule(
@@ -1055,7 +1201,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"^[\W\d]*['\x22`);]\s*(?:select|union|insert|update|delete|drop|alter|create|exec|execute|declare|truncate|shutdown|rename|load_file|grant|revoke|having|order\s+by|group\s+by|and|or|xor|div|like|rlike|regexp|sounds\s+like)\b[\s(@'\x22-]|\b(?:select|insert|update|delete)\s*\(\s*(?:select\b|@)",
+            r"^[\W\d]*['\x22`);]\s*(?:select|union|insert|update|delete|drop|alter|create|exec|execute|declare|truncate|shutdown|rename|load_file|grant|revoke|having|order\s+by|group\s+by|and|or|xor|div|like|rlike|regexp|sounds\s+like)\b[\s(@'\x22-]|\b(?:select|insert|update|delete)\s*\(\s*(?:select\b|@)|\b\d+\s+as\s*['\x22`]\w*['\x22`]?\s*from\b|(?:^|[/;])\s*(?:create|drop|alter|truncate)\s+table\s+\w",
         ),
     ),
     rule(
@@ -1067,6 +1213,14 @@ pub static RULES: &[Rule] = &[
         Pattern(Text, r"/\*[!+](?:[\w\s=_\-()]+)?\*/|/\*!\d*\s*\w"),
     ),
     rule(
+        942540,
+        1,
+        Critical,
+        "SQL injection: quote and statement end after an email address",
+        T_ARGS_PATH,
+        Pattern(Sql, r"^[\w.+-]*@[a-z0-9-]+(?:\.[a-z0-9-]+)+['\x22`]\s*;"),
+    ),
+    rule(
         942550,
         1,
         Critical,
@@ -1076,6 +1230,14 @@ pub static RULES: &[Rule] = &[
             Sql,
             r#"'[\[{][^']*[\]}]'\s*(?:::\s*jsonb?\b|->>?|#>>?|#-|@[>?@]|<@|\?[|&]?\s*(?:'|array\b)|[<>]=?\s*')|::\s*jsonb?\s*(?:->>?|#>>?|#-|@[>?@]|<@|\?[|&]?|[<>]=?|=|-)\s*['\x22(\d]|\)\s*::\s*(?:jsonb?|int|integer|text)\b"#,
         ),
+    ),
+    rule(
+        942560,
+        1,
+        Critical,
+        "SQL injection: MySQL scientific notation bypass",
+        T_ARGS_PATH,
+        Pattern(Sql, r"\b\d+\.e(?:\(|\.[a-z_]{3,}\b)"),
     ),
     rule(
         942910,
@@ -1135,7 +1297,7 @@ pub static RULES: &[Rule] = &[
         T_ALL,
         Pattern(
             Text,
-            r"\b(?:runtime|processbuilder)\b.{0,200}\b(?:unmarshaller|base64data|java\.|exec\s*\()",
+            r"\b(?:runtime|processbuilder)\b.{0,200}\b(?:unmarshaller|base64data|java\.|exec\s*\()|\bjava\.(?:runtime|processbuilder)\b",
         ),
     ),
     rule(
