@@ -15,7 +15,6 @@
 //! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
 
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -29,6 +28,7 @@ use crate::apt::{self, Need};
 use crate::cmd;
 use crate::http;
 use crate::layout::{Layout, create_dir};
+use crate::process::ManagedChild;
 use crate::shutdown;
 
 const EDGE_VS_NGINX_GOAL: f64 = 0.9;
@@ -101,7 +101,7 @@ fn access_token(layout: &Layout, core: &str) -> Result<String> {
 /// nginx in the foreground on two free ports (plain proxy, and proxy with a cache), stopped
 /// when dropped.
 struct Nginx {
-    child: Child,
+    child: ManagedChild,
     url: String,
     cache_url: String,
 }
@@ -120,15 +120,11 @@ impl Nginx {
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config(&dir, upstream, port, cache_port))
             .with_context(|| format!("cannot write {}", conf.display()))?;
-        let child = cmd::command("nginx")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start nginx")?;
+        let mut command = cmd::command("nginx");
+        command.arg("-p").arg(&dir).arg("-c").arg(&conf);
+        // Its own process group, stopped as a whole: killing the master alone would leave
+        // its workers running.
+        let child = ManagedChild::spawn(layout, "bench-nginx", command)?;
         let url = format!("http://127.0.0.1:{port}");
         let cache_url = format!("http://127.0.0.1:{cache_port}");
         let mut nginx = Nginx {
@@ -144,19 +140,13 @@ impl Nginx {
                 return Ok(nginx);
             }
             ensure!(
-                nginx.child.try_wait()?.is_none(),
-                "nginx exited at start; see its messages above"
+                nginx.child.exit_status().is_none(),
+                "nginx exited at start; see {}",
+                nginx.child.log().display()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         anyhow::bail!("nginx did not answer within 10 s")
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

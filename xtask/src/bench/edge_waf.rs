@@ -10,7 +10,6 @@
 //! fast, it is broken).
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
@@ -113,7 +112,7 @@ pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafR
     ensure_packages(&["libnginx-mod-http-modsecurity", "modsecurity-crs"])?;
     let dir = layout.bench().join("waf");
     create_dir(&dir.join("tmp"))?;
-    let nginx = Nginx::start(&dir)?;
+    let nginx = Nginx::start(layout, &dir)?;
     let stub = format!("127.0.0.1:{}", nginx.stub_port);
     let mut edge_waf = start_edge(layout, edge_binary, "bench-edge-waf", &stub, "block")?;
     let mut edge_plain = start_edge(layout, edge_binary, "bench-edge-no-waf", &stub, "off")?;
@@ -341,14 +340,14 @@ fn start_edge(
 
 /// One nginx (2 workers): the stub upstream, ModSecurity + CRS in front of it, and a plain proxy.
 struct Nginx {
-    child: Child,
+    child: ManagedChild,
     stub_port: u16,
     modsec_url: String,
     plain_url: String,
 }
 
 impl Nginx {
-    fn start(dir: &Path) -> Result<Nginx> {
+    fn start(layout: &Layout, dir: &Path) -> Result<Nginx> {
         let free = || -> Result<u16> {
             Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
                 .local_addr()?
@@ -361,15 +360,11 @@ impl Nginx {
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, nginx_config(dir, stub_port, modsec_port, plain_port))
             .with_context(|| format!("cannot write {}", conf.display()))?;
-        let child = cmd::command("nginx")
-            .arg("-p")
-            .arg(dir)
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("cannot start nginx")?;
+        let mut command = cmd::command("nginx");
+        command.arg("-p").arg(dir).arg("-c").arg(&conf);
+        // Its own process group, stopped as a whole: killing the master alone would leave
+        // its workers running.
+        let child = ManagedChild::spawn(layout, "bench-nginx-modsecurity", command)?;
         let mut nginx = Nginx {
             child,
             stub_port,
@@ -387,19 +382,13 @@ impl Nginx {
                 return Ok(nginx);
             }
             ensure!(
-                nginx.child.try_wait()?.is_none(),
-                "nginx exited at start; see its messages above"
+                nginx.child.exit_status().is_none(),
+                "nginx exited at start; see {}",
+                nginx.child.log().display()
             );
             std::thread::sleep(Duration::from_millis(100));
         }
         anyhow::bail!("nginx did not answer within 20 s")
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -15,7 +15,8 @@ mod normalize;
 mod request;
 pub mod rules;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, Method, header};
 use regex::bytes::{RegexSet, RegexSetBuilder};
@@ -86,7 +87,18 @@ pub struct Waf {
     cmd: FormSet,
     sqli: Option<usize>,
     xss: Option<usize>,
+    /// What each recently seen User-Agent matched: a client sends the same one with every
+    /// request, and it is the longest value of most GETs.
+    user_agents: UserAgentMemo,
 }
+
+/// User-Agent → the ids of the rules it matched.
+type UserAgentMemo = Mutex<HashMap<Box<[u8]>, Arc<[u32]>>>;
+
+/// User-Agents remembered at most; the memo starts over when full.
+const USER_AGENT_MEMO: usize = 4096;
+/// Longer User-Agents are not remembered.
+const USER_AGENT_MEMO_LEN: usize = 512;
 
 /// Content types a body may have (the CRS' default list); anything else is rule 920420.
 const ALLOWED_CONTENT_TYPES: [&str; 9] = [
@@ -210,6 +222,7 @@ impl Waf {
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
             enabled,
             config,
+            user_agents: Mutex::new(HashMap::new()),
         })
     }
 
@@ -228,6 +241,9 @@ impl Waf {
                 .filter(|e| e.applies_to(request.method.as_str(), request.path))
                 .collect(),
             hits: BTreeMap::new(),
+            current: 0,
+            tokens: Vec::new(),
+            token_values: Vec::new(),
         };
         let body_kind = scan.protocol(request);
 
@@ -256,9 +272,11 @@ impl Waf {
             scan.hit(ids::MULTIPART_PART_HEADERS, "MULTIPART_PART_HEADERS");
         }
         scan.session_ids(request, &parsed);
-        for value in &parsed.values {
+        for (index, value) in parsed.values.iter().enumerate() {
+            scan.current = index;
             scan.value(value);
         }
+        scan.flush_tokens(&parsed.values);
         scan.verdict()
     }
 }
@@ -276,8 +294,10 @@ fn forms_set(forms: &[Form]) -> Result<FormSet, String> {
             _ => None,
         })
         .unzip();
+    // Multi-line: bare tokens are matched many at once, one per line (see `Scan::tokens`).
     let set = RegexSetBuilder::new(patterns)
         .unicode(false)
+        .multi_line(forms.len() == 3)
         .size_limit(64 << 20)
         .dfa_size_limit(16 << 20)
         .build()
@@ -289,6 +309,11 @@ fn forms_set(forms: &[Form]) -> Result<FormSet, String> {
 struct Scan<'w> {
     waf: &'w Waf,
     exclusions: Vec<&'w config::Exclusion>,
+    /// The index of the value being scanned.
+    current: usize,
+    /// Bare tokens to match, one per line, and which value and bytes each line is.
+    tokens: Vec<u8>,
+    token_values: Vec<(usize, std::ops::Range<usize>)>,
     /// Matched rule → where it first matched.
     hits: BTreeMap<u32, String>,
 }
@@ -429,6 +454,55 @@ impl Scan<'_> {
     }
 
     fn value(&mut self, value: &Value<'_>) {
+        if value.targets.contains(Targets::USER_AGENT) && value.raw.len() <= USER_AGENT_MEMO_LEN {
+            self.user_agent(value);
+        } else {
+            self.scan_value(value);
+        }
+    }
+
+    /// A User-Agent: what it matched is remembered (before this route's exclusions, which
+    /// are applied to the remembered rules as to fresh ones).
+    fn user_agent(&mut self, value: &Value<'_>) {
+        let memo = &self.waf.user_agents;
+        let known = memo
+            .lock()
+            .ok()
+            .and_then(|agents| agents.get(value.raw.as_ref()).cloned());
+        let matched = match known {
+            Some(matched) => matched,
+            None => {
+                let mut alone = Scan {
+                    waf: self.waf,
+                    exclusions: Vec::new(),
+                    hits: BTreeMap::new(),
+                    current: 0,
+                    tokens: Vec::new(),
+                    token_values: Vec::new(),
+                };
+                alone.scan_value(value);
+                // `value` is not in a slice here: put it in one.
+                alone.flush_tokens(std::slice::from_ref(value));
+                let matched: Arc<[u32]> = alone.hits.into_keys().collect();
+                if let Ok(mut agents) = memo.lock() {
+                    if agents.len() >= USER_AGENT_MEMO {
+                        agents.clear();
+                    }
+                    agents.insert(value.raw.as_ref().into(), Arc::clone(&matched));
+                }
+                matched
+            }
+        };
+        for id in matched.iter() {
+            if let Some(index) = RULES.iter().position(|r| r.id == *id)
+                && self.applies(index, &value.name)
+            {
+                self.hits.entry(*id).or_insert_with(|| target_name(value));
+            }
+        }
+    }
+
+    fn scan_value(&mut self, value: &Value<'_>) {
         let plus_is_space = value.encoding == Encoding::Form;
         let decoded = match value.encoding {
             Encoding::Plain => std::borrow::Cow::Borrowed(value.raw.as_ref()),
@@ -466,8 +540,12 @@ impl Scan<'_> {
             }
             self.views(&views, value);
         } else if value.targets.intersects(always) {
-            let lower = decoded.to_ascii_lowercase();
-            self.patterns(&waf.token, &lower, value);
+            let start = self.tokens.len();
+            self.tokens
+                .extend(decoded.iter().map(u8::to_ascii_lowercase));
+            self.token_values
+                .push((self.current, start..self.tokens.len()));
+            self.tokens.push(b'\n');
         }
         // A payload sent base64-encoded is still a payload once the application decodes it
         // (in a path: the whole path, then each segment, since `/` is a base64 digit).
@@ -513,6 +591,25 @@ impl Scan<'_> {
             self.hits
                 .entry(RULES[index].id)
                 .or_insert_with(|| target_name(value));
+        }
+    }
+
+    /// Matches the bare tokens collected from `values`: one pass over all of them, and one per
+    /// token only when that pass finds something (a match may also span two lines).
+    fn flush_tokens(&mut self, values: &[Value<'_>]) {
+        let waf = self.waf;
+        let tokens = std::mem::take(&mut self.tokens);
+        let token_values = std::mem::take(&mut self.token_values);
+        if tokens.is_empty() || !waf.token.set.is_match(&tokens) {
+            return;
+        }
+        for (index, range) in token_values {
+            let value = if values.len() == 1 {
+                &values[0]
+            } else {
+                &values[index]
+            };
+            self.patterns(&waf.token, &tokens[range], value);
         }
     }
 
@@ -566,7 +663,8 @@ fn is_token(value: &[u8]) -> bool {
 }
 
 /// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look
-/// at `text`. An injection needs one of: a comparison, statement end or comment anywhere; a
+/// at `text`. An injection needs one of: a comparison, a statement, a `/*` comment anywhere
+/// (a `--` comment follows a quote or a number, below); a
 /// numeric context (the value starts with a digit, a parenthesis, `-` or `@`); or, after the
 /// first quote that would end a string, something other than words and sentence punctuation.
 /// So `men's running shoes` and `john or@var.es` are left to the pattern rules, which read
@@ -578,7 +676,6 @@ fn might_be_sql(text: &str) -> bool {
     let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
     let candidate = bytes.iter().any(structural)
         || stacked_statement(bytes)
-        || text.contains("--")
         || text.contains("/*")
         || bytes
             .first()
@@ -587,7 +684,7 @@ fn might_be_sql(text: &str) -> bool {
             bytes[at + 1..].iter().any(|b| {
                 !(b.is_ascii_alphanumeric()
                     || !b.is_ascii()
-                    || matches!(b, b' ' | b'.' | b',' | b'!' | b'?' | b'-'))
+                    || matches!(b, b' ' | b'.' | b',' | b'!' | b'?'))
             })
         });
     if !candidate {
