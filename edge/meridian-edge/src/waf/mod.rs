@@ -576,8 +576,8 @@ impl Scan<'_> {
         self.patterns(&waf.cmd, views.cmd.as_bytes(), value);
         if let Some(index) = waf.sqli
             && self.wants(index, value)
-            && might_be_sql(&views.decoded)
-            && libinjectionrs::detect_sqli(views.decoded.as_bytes()).is_injection()
+            && might_be_sql(&views.text)
+            && libinjectionrs::detect_sqli(views.text.as_bytes()).is_injection()
         {
             self.hits
                 .entry(RULES[index].id)
@@ -585,8 +585,8 @@ impl Scan<'_> {
         }
         if let Some(index) = waf.xss
             && self.wants(index, value)
-            && might_be_html(&views.decoded)
-            && libinjectionrs::detect_xss(views.decoded.as_bytes()).is_injection()
+            && might_be_html(&views.text)
+            && libinjectionrs::detect_xss(views.text.as_bytes()).is_injection()
         {
             self.hits
                 .entry(RULES[index].id)

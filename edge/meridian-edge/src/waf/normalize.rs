@@ -16,14 +16,13 @@ const URL_DECODE_ROUNDS: usize = 3;
 
 /// The forms of one value the rules match against.
 pub struct Views {
-    /// Decoded (percent, entities, JS escapes), NULs removed, NFKC-folded, lowercased.
+    /// Decoded (percent, entities, JS escapes), NULs removed, NFKC-folded, lowercased. Also
+    /// what the libinjection tokenizers read: they ignore case themselves.
     pub text: String,
     /// `text` with SQL comments replaced by a space and whitespace runs compressed.
     pub sql: String,
     /// `text` as a shell reads it: quotes, `\` and `^` removed, separators spaced.
     pub cmd: String,
-    /// `text` before lowercasing, for the libinjection tokenizers.
-    pub decoded: String,
     /// Whether the decoded value contained a NUL byte.
     pub had_nul: bool,
 }
@@ -42,18 +41,15 @@ impl Views {
         let text = html_entity_decode(&text);
         let text = js_decode(&text);
         let had_nul = text.contains('\0');
-        let mut decoded: String = if had_nul {
-            text.replace('\0', "")
+        let text = if had_nul {
+            Cow::Owned(text.replace('\0', ""))
         } else {
-            text.into_owned()
+            text
         };
-        if !decoded.is_ascii() {
-            decoded = decoded.nfkc().collect();
-        }
-        let text = if decoded.is_ascii() {
-            decoded.to_ascii_lowercase()
+        let text = if text.is_ascii() {
+            text.to_ascii_lowercase()
         } else {
-            decoded.to_lowercase()
+            text.nfkc().collect::<String>().to_lowercase()
         };
         let sql = sql_form(&text);
         let cmd = cmd_form(&text);
@@ -61,7 +57,6 @@ impl Views {
             text,
             sql,
             cmd,
-            decoded,
             had_nul,
         }
     }
@@ -251,8 +246,8 @@ fn sql_form(text: &str) -> String {
     // Most values have neither comments nor runs of whitespace: nothing to rewrite.
     let bytes = text.as_bytes();
     let rewrites = text.contains("/*")
+        || text.contains("  ")
         || bytes.iter().any(|b| b.is_ascii_whitespace() && *b != b' ')
-        || bytes.windows(2).any(|w| w == b"  ")
         || !text.is_ascii();
     if !rewrites {
         return text.to_owned();
