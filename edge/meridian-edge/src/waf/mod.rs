@@ -209,15 +209,18 @@ impl Waf {
                 rule.paranoia <= config.paranoia_level
                     && !config.disabled.iter().any(|range| range.contains(&rule.id))
             })
-            .collect();
+            .collect::<Vec<bool>>();
         let find = |check: fn(&Rule) -> bool| RULES.iter().position(check);
+        // Only the enabled rules are compiled: a rule off (by level or by the rule file) costs
+        // nothing per request.
+        let set = |forms: &[Form]| forms_set(forms, &enabled);
         Ok(Waf {
-            raw: form_set(Form::Raw)?,
-            text: form_set(Form::Text)?,
-            sql: form_set(Form::Sql)?,
-            text_and_sql: forms_set(&[Form::Text, Form::Sql])?,
-            token: forms_set(&[Form::Text, Form::Sql, Form::Cmd])?,
-            cmd: form_set(Form::Cmd)?,
+            raw: set(&[Form::Raw])?,
+            text: set(&[Form::Text])?,
+            sql: set(&[Form::Sql])?,
+            text_and_sql: set(&[Form::Text, Form::Sql])?,
+            token: set(&[Form::Text, Form::Sql, Form::Cmd])?,
+            cmd: set(&[Form::Cmd])?,
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
             enabled,
@@ -281,16 +284,15 @@ impl Waf {
     }
 }
 
-fn form_set(form: Form) -> Result<FormSet, String> {
-    forms_set(&[form])
-}
-
-fn forms_set(forms: &[Form]) -> Result<FormSet, String> {
+/// The patterns of the enabled rules that read `forms`, compiled together.
+fn forms_set(forms: &[Form], enabled: &[bool]) -> Result<FormSet, String> {
     let (rules, patterns): (Vec<usize>, Vec<&str>) = RULES
         .iter()
         .enumerate()
         .filter_map(|(index, rule)| match rule.check {
-            Check::Pattern(f, pattern) if forms.contains(&f) => Some((index, pattern)),
+            Check::Pattern(f, pattern) if forms.contains(&f) && enabled[index] => {
+                Some((index, pattern))
+            }
             _ => None,
         })
         .unzip();
@@ -343,6 +345,13 @@ impl Scan<'_> {
                 .is_some_and(|v| v.as_bytes() != b"0");
         if has_body && matches!(*request.method, Method::GET | Method::HEAD) {
             self.hit(ids::BODY_ON_GET, "REQUEST_HEADERS:content-length");
+        }
+        // Browsers and API clients send both; scripts and scanners often neither (PL2 notices).
+        if !headers.contains_key(header::ACCEPT) && *request.method != Method::OPTIONS {
+            self.hit(ids::MISSING_ACCEPT, "REQUEST_HEADERS");
+        }
+        if !headers.contains_key(header::USER_AGENT) {
+            self.hit(ids::MISSING_USER_AGENT, "REQUEST_HEADERS");
         }
         for name in headers.keys() {
             if RESTRICTED_HEADERS.contains(&name.as_str()) {

@@ -149,6 +149,8 @@ const T_ALL: Targets = Targets(T_INPUT.0 | Targets::BODY.0);
 pub mod ids {
     pub const BODY_ON_GET: u32 = 920170;
     pub const BODY_WITHOUT_CONTENT_TYPE: u32 = 920340;
+    pub const MISSING_ACCEPT: u32 = 920300;
+    pub const MISSING_USER_AGENT: u32 = 920320;
     pub const LIMITS: u32 = 920380;
     pub const CONTENT_TYPE_NOT_ALLOWED: u32 = 920420;
     pub const EXTENSION_RESTRICTED: u32 = 920440;
@@ -208,6 +210,30 @@ pub static RULES: &[Rule] = &[
         1,
         Critical,
         "NUL character in request",
+        T_NONE,
+        Request,
+    ),
+    rule(
+        920272,
+        3,
+        Critical,
+        "character outside printable ASCII in the request",
+        Targets(Targets::PATH.0 | Targets::ARGS.0 | Targets::ARG_NAMES.0 | Targets::COOKIES.0),
+        Pattern(Text, r"[^\x20-\x7e]"),
+    ),
+    rule(
+        ids::MISSING_ACCEPT,
+        2,
+        Notice,
+        "request missing an Accept header",
+        T_NONE,
+        Request,
+    ),
+    rule(
+        ids::MISSING_USER_AGENT,
+        2,
+        Notice,
+        "request missing a User-Agent header",
         T_NONE,
         Request,
     ),
@@ -551,6 +577,17 @@ pub static RULES: &[Rule] = &[
         Pattern(
             Text,
             r"(?:^|[\\/])(?:\.htaccess|\.htdigest|\.htpasswd|web\.config|\.user\.ini|php\.ini|\.bashrc|\.profile|authorized_keys|\.env|\.git(?:config|ignore)?|crontab|\.boto|config\.ya?ml|settings\.\s*php|wp-config[._-]\s*php(?:\.\w+)?)\s*$",
+        ),
+    ),
+    rule(
+        932200,
+        2,
+        Critical,
+        "remote command execution: wildcard or variable path bypass",
+        T_ARGS_PATH,
+        Pattern(
+            Cmd,
+            r"(?:/[a-z0-9_.-]*[?*][a-z0-9_.?*-]*){2}|/e[?*]c/|/b[?*]n/|\$\{?[a-z_]*\}?/(?:bin|etc|usr)/",
         ),
     ),
     rule(
@@ -1202,6 +1239,39 @@ pub static RULES: &[Rule] = &[
         Pattern(
             Sql,
             r"^[\W\d]*['\x22`);]\s*(?:select|union|insert|update|delete|drop|alter|create|exec|execute|declare|truncate|shutdown|rename|load_file|grant|revoke|having|order\s+by|group\s+by|and|or|xor|div|like|rlike|regexp|sounds\s+like)\b[\s(@'\x22-]|\b(?:select|insert|update|delete)\s*\(\s*(?:select\b|@)|\b\d+\s+as\s*['\x22`]\w*['\x22`]?\s*from\b|(?:^|[/;])\s*(?:create|drop|alter|truncate)\s+table\s+\w",
+        ),
+    ),
+    rule(
+        942430,
+        2,
+        Warning,
+        "restricted SQL character anomaly (args): 12 or more special characters",
+        T_ARGS,
+        Pattern(
+            Text,
+            r"(?:[~!@#$%^&*()\-+={}\[\]|:;\x22'`<>][^~!@#$%^&*()\-+={}\[\]|:;\x22'`<>]*){12}",
+        ),
+    ),
+    rule(
+        942431,
+        3,
+        Warning,
+        "restricted SQL character anomaly (args): 6 or more special characters",
+        T_ARGS,
+        Pattern(
+            Text,
+            r"(?:[~!@#$%^&*()\-+={}\[\]|:;\x22'`<>][^~!@#$%^&*()\-+={}\[\]|:;\x22'`<>]*){6}",
+        ),
+    ),
+    rule(
+        942432,
+        4,
+        Warning,
+        "restricted SQL character anomaly (args): 2 or more special characters",
+        T_ARGS,
+        Pattern(
+            Text,
+            r"(?:[~!@#$%^&*()\-+={}\[\]|:;\x22'`<>][^~!@#$%^&*()\-+={}\[\]|:;\x22'`<>]*){2}",
         ),
     ),
     rule(

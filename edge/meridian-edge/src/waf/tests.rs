@@ -558,3 +558,41 @@ fn every_rule_compiles_and_a_verdict_names_its_rules() {
     );
     assert!(verdict.hits.iter().any(|h| h.target == "ARGS:q"));
 }
+
+#[test]
+fn higher_paranoia_levels_add_stricter_rules() {
+    let at = |level: u8| {
+        let text = Config::default_file()
+            .replace("paranoia_level = 1", &format!("paranoia_level = {level}"));
+        Waf::new(Config::parse(&text).unwrap()).unwrap()
+    };
+    let ids = |waf: &Waf, request: &Req| -> Vec<u32> {
+        request.verdict(waf).hits.iter().map(|h| h.rule).collect()
+    };
+    // Many special characters in one argument: an anomaly at PL2 (12), PL3 (6), PL4 (2).
+    let symbols = get(
+        "/search?q=Size:+10+(US)+/+44+(EU)+-+color:+%23ff0000+-+price:+%2459.99+%2B+tax+%3D+total+%5Bapprox%5D",
+    );
+    let few = get("/search?q=(S)+(M)+%5BL%5D+-+XL");
+    let two = get("/search?q=3%2F4+inch+(19mm)");
+    let mut bare = get("/products");
+    bare.headers.remove(header::USER_AGENT);
+    bare.headers.remove(header::ACCEPT);
+    let wildcard = get("/search?q=x%3B/???/c?t+/???/p??swd");
+    let accented = get("/search?q=caf%C3%A9");
+
+    let pl1 = at(1);
+    for request in [&symbols, &few, &two, &bare, &accented] {
+        assert!(!request.verdict(&pl1).anomalous, "{}", request.uri);
+    }
+    let pl2 = at(2);
+    assert!(ids(&pl2, &symbols).contains(&942430));
+    assert!(!ids(&pl2, &few).contains(&942431));
+    assert!(ids(&pl2, &bare).contains(&920300) && ids(&pl2, &bare).contains(&920320));
+    assert!(ids(&pl2, &wildcard).contains(&932200));
+    let pl3 = at(3);
+    assert!(ids(&pl3, &few).contains(&942431));
+    assert!(ids(&pl3, &accented).contains(&920272));
+    let pl4 = at(4);
+    assert!(ids(&pl4, &two).contains(&942432));
+}
