@@ -1,6 +1,8 @@
 //! The edge's `ProxyHttp` implementation: the one place that speaks Pingora's hooks.
 //!
-//! - `request_filter` runs the [`Phases`]; a phase's answer ends the request there.
+//! - `request_filter` runs the [`Phases`]; a phase's answer ends the request there. A request
+//!   every phase let through that the cache holds fresh is answered there too
+//!   ([`cache::fresh_hit`]); the other cached routes go through Pingora's cache hooks.
 //! - `upstream_peer` takes the next address of the request's [`UpstreamPlan`](crate::upstreams::UpstreamPlan),
 //!   and `fail_to_connect` asks Pingora to retry while the plan has addresses left (the request
 //!   has not reached any core yet, so this is safe for every method).
@@ -11,12 +13,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use pingora::http::ResponseHeader;
+use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::HttpPeer;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use pingora::{Error, Result};
-use pingora_cache::key::CacheKey;
-use pingora_cache::{CachePhase, RespCacheable};
+use pingora_cache::key::{CacheKey, HashBinary};
+use pingora_cache::{CacheMeta, CachePhase, RespCacheable};
 
 use crate::cache;
 use crate::context::RequestCtx;
@@ -56,6 +58,34 @@ impl EdgeProxy {
     }
 }
 
+impl EdgeProxy {
+    /// Answers from the cache when it holds a fresh copy that needs nothing of Pingora's cache
+    /// state machine (the common hit); returns whether it answered.
+    async fn answer_fresh_hit(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let Some(hit) = cache::fresh_hit(session.req_header(), phases::is_tls(session)) else {
+            return Ok(false);
+        };
+        let mut header = hit.header;
+        // RFC 9111 section 4: a response served from a cache carries its Age.
+        header.insert_header(http::header::AGE, hit.age_s)?;
+        header.insert_header(http::header::CONTENT_LENGTH, hit.body.len())?;
+        header.remove_header(&http::header::TRANSFER_ENCODING);
+        header.insert_header(X_REQUEST_ID, ctx.request_id().as_str())?;
+        header.insert_header(X_CACHE, "HIT")?;
+        if let Some(decision) = &ctx.rate_limit {
+            reply::rate_limit_headers(&mut header, decision)?;
+        }
+        session
+            .write_response_header(Box::new(header), false)
+            .await?;
+        session.write_response_body(Some(hit.body), true).await?;
+        Ok(true)
+    }
+}
+
+/// How the edge's cache treated a request on a cached route: HIT, MISS, STALE or REVALIDATED.
+const X_CACHE: &str = "x-cache";
+
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestCtx;
@@ -66,6 +96,7 @@ impl ProxyHttp for EdgeProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         match self.phases.run(session, ctx).await {
+            Outcome::Continue if self.cache => self.answer_fresh_hit(session, ctx).await,
             Outcome::Continue => Ok(false),
             Outcome::Respond(reply) => {
                 reply::send(session, reply, ctx.request_id(), &self.home_region).await?;
@@ -88,6 +119,27 @@ impl ProxyHttp for EdgeProxy {
 
     fn cache_key_callback(&self, session: &Session, _ctx: &mut RequestCtx) -> Result<CacheKey> {
         Ok(cache::key(session.req_header(), phases::is_tls(session)))
+    }
+
+    fn cache_vary_filter(
+        &self,
+        meta: &CacheMeta,
+        _ctx: &mut RequestCtx,
+        request: &RequestHeader,
+    ) -> Option<HashBinary> {
+        cache::variance(request, meta)
+    }
+
+    /// Stale answers as the core's `Cache-Control` allows them (Pingora checks the windows):
+    /// within `stale-while-revalidate` while one request refreshes the entry, within
+    /// `stale-if-error` when the core cannot be reached or answers 5xx.
+    fn should_serve_stale(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut RequestCtx,
+        error: Option<&Error>,
+    ) -> bool {
+        error.is_none_or(|error| error.esource() == &pingora::ErrorSource::Upstream)
     }
 
     fn response_cache_filter(
@@ -174,7 +226,7 @@ impl ProxyHttp for EdgeProxy {
                 CachePhase::Revalidated => "REVALIDATED",
                 _ => "MISS",
             };
-            response.insert_header("x-cache", state)?;
+            response.insert_header(X_CACHE, state)?;
         }
         if let Some(decision) = &ctx.rate_limit {
             reply::rate_limit_headers(response, decision)?;

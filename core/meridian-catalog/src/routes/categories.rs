@@ -68,7 +68,10 @@ pub async fn list_categories(State(state): State<CatalogState>) -> ApiResult<Res
     let mut conn = state.pool.acquire().await?;
     let categories = store::categories(&mut conn).await?;
     Ok((
-        [(header::CACHE_CONTROL, "public, max-age=60")],
+        [(
+            header::CACHE_CONTROL,
+            "public, max-age=60, stale-while-revalidate=60, stale-if-error=600",
+        )],
         Json(tree(categories)),
     )
         .into_response())

@@ -13,7 +13,10 @@ use meridian_platform::{
 use crate::{CatalogState, routes::not_found, store};
 
 /// Shared caches may keep an active product briefly; the edge purges it on change.
-const PUBLIC_CACHE: &str = "public, max-age=30, stale-while-revalidate=60";
+/// A stale copy may be served for a minute while one request refreshes it, and for ten while
+/// the catalog cannot answer: a shop that shows a product priced as it was minutes ago beats
+/// one that shows an error (checkout re-checks every price).
+const PUBLIC_CACHE: &str = "public, max-age=30, stale-while-revalidate=60, stale-if-error=600";
 
 /// A product. Drafts and archived products are visible to their seller and admins only.
 /// Answers 304 when `If-None-Match` names the current version.

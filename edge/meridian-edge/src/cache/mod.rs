@@ -1,39 +1,45 @@
 //! The response cache for public GETs: what may be cached, under which key, and the shared
-//! store and lock. Pingora's cache state machine does the rest (`proxy.rs` wires its hooks).
+//! store and lock. Pingora's cache state machine does the misses, fills, revalidation and stale
+//! answers (`proxy.rs` wires its hooks); a fresh hit is answered by [`fresh_hit`] without it.
 //!
 //! Off unless `MERIDIAN_EDGE_CACHE=on`; then the edge follows the catalog's events on
-//! JetStream (`NATS_URL`, `MERIDIAN_NATS_PREFIX`) and any change moves the cache to a new
-//! generation ([`purge`]).
+//! JetStream (`NATS_URL`, `MERIDIAN_NATS_PREFIX`) and purges what they change ([`purge`]).
 //!
 //! - Only `GET`/`HEAD` of the catalog and search (`/products…`, `/categories…`, `/search…`),
 //!   without `Authorization` or `Cookie`: an authenticated response is never stored or served.
-//! - The key is the cache generation, scheme, host, path and the query with its parameters
-//!   sorted (`?b=2&a=1` and `?a=1&b=2` are one entry).
+//! - The key is the purge generations, scheme, host, path and the query with its parameters
+//!   sorted (`?b=2&a=1` and `?a=1&b=2` are one entry), and the request's values of the headers
+//!   the response's `Vary` names.
 //! - A response is stored only as the core's `Cache-Control` allows, never with `Set-Cookie`
-//!   or `Vary: *`.
+//!   or `Vary: *`; within its `stale-while-revalidate` window a stale answer is served while one
+//!   request refreshes it in the background, within `stale-if-error` when the core fails.
 //! - Concurrent misses on one key wait for the first (the cache lock): one upstream request.
 
 pub mod purge;
 pub mod store;
 
 use std::sync::LazyLock;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::{Method, header};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora_cache::cache_control::CacheControl;
 use pingora_cache::filters::resp_cacheable;
-use pingora_cache::key::CacheKey;
+use pingora_cache::key::{CacheKey, HashBinary};
 use pingora_cache::lock::{CacheKeyLockImpl, CacheLock};
-use pingora_cache::{CacheMetaDefaults, NoCacheReason, RespCacheable};
+use pingora_cache::{CacheMeta, CacheMetaDefaults, NoCacheReason, RespCacheable, VarianceBuilder};
 
-use store::MemoryStore;
+use store::{FreshHit, MemoryStore};
 
 /// How long concurrent misses wait for the first one's response before going upstream too.
 const LOCK_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Statuses cached without an explicit lifetime: none (the core says what may be cached).
+/// Statuses cached without an explicit lifetime: none (the core says what may be cached, and
+/// for how long it may be served stale).
 const DEFAULTS: CacheMetaDefaults = CacheMetaDefaults::new(|_| None, 0, 0);
+
+/// The routes whose anonymous reads are cached.
+const PUBLIC_PREFIXES: [&str; 3] = ["/products", "/categories", "/search"];
 
 static LOCK: LazyLock<Box<CacheLock>> = LazyLock::new(|| CacheLock::new_boxed(LOCK_TIMEOUT));
 
@@ -57,16 +63,17 @@ pub fn lock() -> &'static CacheKeyLockImpl {
 pub fn request_cacheable(request: &RequestHeader) -> bool {
     let method_ok = request.method == Method::GET || request.method == Method::HEAD;
     let path = request.uri.path();
-    let public = ["/products", "/categories", "/search"]
-        .iter()
-        .any(|prefix| path == *prefix || path.starts_with(&format!("{prefix}/")));
+    let public = PUBLIC_PREFIXES.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    });
     method_ok
         && public
         && !request.headers.contains_key(header::AUTHORIZATION)
         && !request.headers.contains_key(header::COOKIE)
 }
 
-/// Scheme, host, path and sorted query.
+/// Generations, scheme, host, path and sorted query.
 pub fn key(request: &RequestHeader, tls: bool) -> CacheKey {
     let host = request
         .headers
@@ -76,10 +83,13 @@ pub fn key(request: &RequestHeader, tls: bool) -> CacheKey {
         .unwrap_or_default()
         .to_ascii_lowercase();
     let scheme = if tls { "https" } else { "http" };
+    let path = request.uri.path();
+    let generations = purge::generations().for_path(path);
+    let scope = if generations.product_page { 'p' } else { 'l' };
     let primary = format!(
-        "{}|{scheme}://{host}{}?{}",
-        purge::generation(),
-        request.uri.path(),
+        "{}|{scope}{}|{scheme}://{host}{path}?{}",
+        generations.epoch,
+        generations.scope,
         normalized_query(request.uri.query().unwrap_or_default())
     );
     CacheKey::new(primary, "")
@@ -89,6 +99,52 @@ fn normalized_query(query: &str) -> String {
     let mut pairs: Vec<&str> = query.split('&').filter(|p| !p.is_empty()).collect();
     pairs.sort_unstable();
     pairs.join("&")
+}
+
+/// The stored answer to `request` if it is fresh and may be served as it is: a plain `GET`
+/// (no validators or ranges to answer, which Pingora's path handles) of an entry that varies
+/// on nothing. Everything else goes through Pingora's cache state machine.
+pub fn fresh_hit(request: &RequestHeader, tls: bool) -> Option<FreshHit> {
+    let conditional = [
+        header::IF_NONE_MATCH,
+        header::IF_MODIFIED_SINCE,
+        header::RANGE,
+        header::IF_RANGE,
+    ]
+    .iter()
+    .any(|name| request.headers.contains_key(name));
+    if request.method != Method::GET || conditional || !request_cacheable(request) {
+        return None;
+    }
+    store()?.fresh(&key(request, tls), SystemTime::now())
+}
+
+/// The variance of `request` for a response that varies by the headers its `Vary` names
+/// (`None` when it names none).
+pub fn variance(request: &RequestHeader, meta: &CacheMeta) -> Option<HashBinary> {
+    let mut names: Vec<String> = meta
+        .headers()
+        .get_all(header::VARY)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(|name| name.trim().to_ascii_lowercase())
+        .filter(|name| !name.is_empty())
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    names.sort_unstable();
+    names.dedup();
+    let mut variance = VarianceBuilder::new();
+    for name in &names {
+        let value = request
+            .headers
+            .get(name.as_str())
+            .map_or(&b""[..], |value| value.as_bytes());
+        variance.add_value(name, value);
+    }
+    variance.finalize()
 }
 
 /// Whether the core's response may be stored, and for how long.

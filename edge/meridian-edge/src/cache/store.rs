@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use pingora::Result;
 use pingora::http::ResponseHeader;
 use pingora_cache::CacheMeta;
-use pingora_cache::key::{CacheHashKey, CacheKey};
+use pingora_cache::key::{CacheHashKey, CacheKey, HashBinary};
 use pingora_cache::storage::{
     HandleHit, HandleMiss, HitHandler, MissFinishType, MissHandler, PurgeOutcome, PurgeTarget,
     PurgeType, Storage,
@@ -35,6 +35,8 @@ struct Entry {
     created: SystemTime,
     stale_while_revalidate_sec: u32,
     stale_if_error_sec: u32,
+    /// Which variant of a response that varies this is (Pingora's vary handling reads it).
+    variance: Option<HashBinary>,
     header: ResponseHeader,
     body: Bytes,
 }
@@ -46,19 +48,24 @@ impl Entry {
             created: meta.created(),
             stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
             stale_if_error_sec: meta.stale_if_error_sec(),
+            variance: meta.variance(),
             header: meta.response_header_copy(),
             body,
         }
     }
 
     fn meta(&self) -> CacheMeta {
-        CacheMeta::new(
+        let mut meta = CacheMeta::new(
             self.fresh_until,
             self.created,
             self.stale_while_revalidate_sec,
             self.stale_if_error_sec,
             self.header.clone(),
-        )
+        );
+        if let Some(variance) = self.variance {
+            meta.set_variance_key(variance);
+        }
+        meta
     }
 
     fn weight(&self) -> u16 {
@@ -68,8 +75,16 @@ impl Entry {
     }
 }
 
+/// A fresh answer, as [`MemoryStore::fresh`] finds it.
+pub struct FreshHit {
+    /// The stored response head, to be completed with `Age` and the edge's own headers.
+    pub header: ResponseHeader,
+    pub body: Bytes,
+    pub age_s: u64,
+}
+
 pub struct MemoryStore {
-    entries: TinyUfo<String, Arc<Entry>>,
+    entries: TinyUfo<HashBinary, Arc<Entry>>,
 }
 
 impl MemoryStore {
@@ -80,9 +95,26 @@ impl MemoryStore {
         }
     }
 
-    fn put(&self, key: String, entry: Entry) {
+    fn put(&self, key: HashBinary, entry: Entry) {
         let weight = entry.weight();
         self.entries.put(key, Arc::new(entry), weight);
+    }
+
+    /// The entry under `key` if it is fresh at `now` and varies on nothing.
+    pub fn fresh(&self, key: &CacheKey, now: SystemTime) -> Option<FreshHit> {
+        let entry = self.entries.get(&key.combined_bin())?;
+        let varies =
+            entry.variance.is_some() || entry.header.headers.contains_key(http::header::VARY);
+        if varies || now >= entry.fresh_until {
+            return None;
+        }
+        Some(FreshHit {
+            header: entry.header.clone(),
+            body: entry.body.clone(),
+            age_s: now
+                .duration_since(entry.created)
+                .map_or(0, |age| age.as_secs()),
+        })
     }
 }
 
@@ -93,7 +125,7 @@ impl Storage for MemoryStore {
         key: &CacheKey,
         _trace: &SpanHandle,
     ) -> Result<Option<(CacheMeta, HitHandler)>> {
-        let Some(entry) = self.entries.get(&key.combined()) else {
+        let Some(entry) = self.entries.get(&key.combined_bin()) else {
             return Ok(None);
         };
         let meta = entry.meta();
@@ -112,7 +144,7 @@ impl Storage for MemoryStore {
     ) -> Result<MissHandler> {
         Ok(Box::new(Miss {
             store: self,
-            key: key.combined(),
+            key: key.combined_bin(),
             meta: Entry::new(meta, Bytes::new()),
             body: BytesMut::new(),
             too_large: false,
@@ -125,7 +157,7 @@ impl Storage for MemoryStore {
         _purge_type: PurgeType,
         _trace: &SpanHandle,
     ) -> Result<PurgeOutcome> {
-        Ok(match self.entries.remove(&target.key().combined()) {
+        Ok(match self.entries.remove(&target.key().combined_bin()) {
             Some(_) => PurgeOutcome::Purged(None),
             None => PurgeOutcome::NotFound,
         })
@@ -137,7 +169,7 @@ impl Storage for MemoryStore {
         meta: &CacheMeta,
         _trace: &SpanHandle,
     ) -> Result<bool> {
-        let combined = key.combined();
+        let combined = key.combined_bin();
         let Some(entry) = self.entries.get(&combined) else {
             return Ok(false);
         };
@@ -186,7 +218,7 @@ impl HandleHit for Hit {
 
 struct Miss {
     store: &'static MemoryStore,
-    key: String,
+    key: HashBinary,
     /// The response's metadata, with its body still to come.
     meta: Entry,
     body: BytesMut,

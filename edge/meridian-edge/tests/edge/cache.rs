@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use meridian_jetstream::Naming;
 
-use crate::helpers::{EchoCore, EdgeConfig, TestDir, TestEdge};
+use crate::helpers::{Caching, Echo, EchoCore, EdgeConfig, TestDir, TestEdge};
 
 /// An edge with its cache on, in front of `core`, following the catalog stream of a fresh
 /// prefix (declared here); returns once it follows.
@@ -111,32 +111,217 @@ async fn signed_in_and_uncacheable_requests_bypass_the_cache() {
     );
 }
 
-#[tokio::test]
-async fn a_catalog_event_purges_the_cache_within_a_second() {
-    let core = EchoCore::start_cacheable("core").await;
-    let dir = TestDir::new();
-    let (edge, naming, jetstream) = cached_edge(&core, &dir, true).await;
-    let get = || edge.client.get(edge.url("/products/42")).send();
-    assert_eq!(cache_state(&get().await.unwrap()), "MISS");
-    assert_eq!(cache_state(&get().await.unwrap()), "HIT");
-
-    // The product changes: within a second, reads go to the core again.
+/// Publishes a catalog event about `product` as the catalog's outbox relay would.
+async fn publish(
+    jetstream: &async_nats::jetstream::Context,
+    naming: &Naming,
+    event_type: &str,
+    product: &str,
+) {
+    let event = serde_json::json!({
+        "id": uuid::Uuid::new_v4(),
+        "type": event_type,
+        "region": "local",
+        "aggregate_id": product,
+        "aggregate_version": 2,
+        "occurred_at": "2026-01-01T00:00:00Z",
+        "data": {},
+    });
     jetstream
-        .publish(
-            naming.event_subject("catalog.product_updated.v1"),
-            r#"{"type":"catalog.product_updated.v1"}"#.into(),
-        )
+        .publish(naming.event_subject(event_type), event.to_string().into())
         .await
         .unwrap()
         .await
         .unwrap();
+}
+
+const PRODUCT: &str = "0190c2a4-5b6e-7c2d-8e4f-0a1b2c3d4e5f";
+const OTHER_PRODUCT: &str = "0190c2a4-5b6e-7c2d-8e4f-000000000002";
+
+#[tokio::test]
+async fn a_product_update_purges_that_product_and_the_listings_within_a_second() {
+    let core = EchoCore::start_cacheable("core").await;
+    let dir = TestDir::new();
+    let (edge, naming, jetstream) = cached_edge(&core, &dir, true).await;
+    let get = |path: String| edge.client.get(edge.url(&path)).send();
+    let (page, other, listing) = (
+        format!("/products/{PRODUCT}"),
+        format!("/products/{OTHER_PRODUCT}"),
+        "/categories".to_owned(),
+    );
+    for path in [&page, &other, &listing] {
+        assert_eq!(cache_state(&get(path.clone()).await.unwrap()), "MISS");
+        let hit = get(path.clone()).await.unwrap();
+        assert_eq!(cache_state(&hit), "HIT");
+        assert!(hit.headers().contains_key("age"), "a hit carries its Age");
+    }
+    assert_eq!(core.hits(), 3);
+
+    // The product changes: within a second, its page and the listings go to the core again.
+    publish(&jetstream, &naming, "catalog.product_updated.v1", PRODUCT).await;
     let changed = Instant::now();
-    while cache_state(&get().await.unwrap()) != "MISS" {
+    while cache_state(&get(page.clone()).await.unwrap()) != "MISS" {
         assert!(
             changed.elapsed() < Duration::from_secs(1),
             "still cached a second after the change"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(core.hits(), 2);
+    assert_eq!(cache_state(&get(listing.clone()).await.unwrap()), "MISS");
+    assert_eq!(
+        cache_state(&get(other.clone()).await.unwrap()),
+        "HIT",
+        "another product's page was purged too"
+    );
+    assert_eq!(core.hits(), 5);
+
+    // A new product: listings go, pages stay.
+    publish(
+        &jetstream,
+        &naming,
+        "catalog.product_created.v1",
+        OTHER_PRODUCT,
+    )
+    .await;
+    let created = Instant::now();
+    while cache_state(&get(listing.clone()).await.unwrap()) != "MISS" {
+        assert!(created.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(cache_state(&get(page.clone()).await.unwrap()), "HIT");
+
+    // Deleted: gone from the cache too.
+    publish(
+        &jetstream,
+        &naming,
+        "catalog.product_deleted.v1",
+        OTHER_PRODUCT,
+    )
+    .await;
+    let deleted = Instant::now();
+    while cache_state(&get(other.clone()).await.unwrap()) != "MISS" {
+        assert!(deleted.elapsed() < Duration::from_secs(1));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn served_by(body: &str) -> usize {
+    serde_json::from_str::<Echo>(body).unwrap().hit
+}
+
+#[tokio::test]
+async fn a_stale_answer_is_served_while_one_request_refreshes_it() {
+    let core = EchoCore::start_caching(
+        "core",
+        Caching {
+            cache_control: "public, max-age=1, stale-while-revalidate=30",
+            vary: None,
+            delay: Duration::from_millis(300),
+        },
+    )
+    .await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge(&core, &dir, false).await;
+    let get = || edge.client.get(edge.url("/products/7")).send();
+    assert_eq!(cache_state(&get().await.unwrap()), "MISS");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    // Expired but within its stale-while-revalidate window: the old answer, at once, for
+    // every concurrent request, while one request to the core refreshes it.
+    let answers = futures::future::join_all((0..20).map(|_| async {
+        let response = get().await.unwrap();
+        (cache_state(&response), response.text().await.unwrap())
+    }))
+    .await;
+    for (state, body) in &answers {
+        assert_eq!(state, "STALE");
+        assert_eq!(served_by(body), 1);
+    }
+    // Once the refresh has landed, the new answer is served fresh.
+    let refreshing = Instant::now();
+    let fresh = loop {
+        let response = get().await.unwrap();
+        if cache_state(&response) != "STALE" {
+            break response;
+        }
+        assert!(
+            refreshing.elapsed() < Duration::from_secs(5),
+            "never refreshed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(cache_state(&fresh), "HIT");
+    assert_eq!(served_by(&fresh.text().await.unwrap()), 2);
+    assert_eq!(core.hits(), 2, "the refresh was not collapsed");
+}
+
+#[tokio::test]
+async fn a_failing_core_is_covered_by_stale_answers_only_where_allowed() {
+    let core = EchoCore::start_caching(
+        "core",
+        Caching {
+            cache_control: "public, max-age=1, stale-if-error=30",
+            vary: None,
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge(&core, &dir, false).await;
+    let get = |path: &str| edge.client.get(edge.url(path)).send();
+    assert_eq!(cache_state(&get("/products/7").await.unwrap()), "MISS");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    core.fail(true);
+    let covered = get("/products/7").await.unwrap();
+    assert_eq!(covered.status(), 200);
+    assert_eq!(cache_state(&covered), "STALE");
+    assert_eq!(served_by(&covered.text().await.unwrap()), 1);
+    // Nothing stored for it: the core's error goes through.
+    let uncovered = get("/products/8").await.unwrap();
+    assert_eq!(uncovered.status(), 503);
+
+    core.fail(false);
+    let recovered = get("/products/7").await.unwrap();
+    assert_eq!(recovered.status(), 200);
+    assert_ne!(cache_state(&recovered), "STALE");
+    assert_eq!(served_by(&recovered.text().await.unwrap()), 4);
+}
+
+#[tokio::test]
+async fn answers_that_vary_are_kept_per_variant() {
+    let core = EchoCore::start_caching(
+        "core",
+        Caching {
+            cache_control: "public, max-age=60",
+            vary: Some("Accept-Language"),
+            delay: Duration::ZERO,
+        },
+    )
+    .await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge(&core, &dir, false).await;
+    let get = |language: &'static str| {
+        edge.client
+            .get(edge.url("/products/7"))
+            .header("accept-language", language)
+            .send()
+    };
+    let mut served = Vec::new();
+    for language in ["en", "en", "de", "de", "en", "fr"] {
+        let response = get(language).await.unwrap();
+        let state = cache_state(&response);
+        served.push((language, state, served_by(&response.text().await.unwrap())));
+    }
+    assert_eq!(
+        served,
+        [
+            ("en", "MISS".to_owned(), 1),
+            ("en", "HIT".to_owned(), 1),
+            ("de", "MISS".to_owned(), 2),
+            ("de", "HIT".to_owned(), 2),
+            ("en", "HIT".to_owned(), 1),
+            ("fr", "MISS".to_owned(), 3),
+        ]
+    );
 }

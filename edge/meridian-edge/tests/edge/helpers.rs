@@ -4,7 +4,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener as StdTcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Deserialize;
@@ -55,6 +55,9 @@ pub struct Echo {
     /// The body received (by Content-Length), lossily as text.
     #[serde(default)]
     pub body: String,
+    /// Which forwarded request this answered (1 for the first).
+    #[serde(default)]
+    pub hit: usize,
 }
 
 impl Echo {
@@ -75,6 +78,25 @@ impl Echo {
 pub struct EchoCore {
     pub addr: SocketAddr,
     hits: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+/// How a fake core's answers may be cached.
+#[derive(Clone, Copy)]
+pub struct Caching {
+    pub cache_control: &'static str,
+    pub vary: Option<&'static str>,
+    /// How long each answer takes, so that concurrent requests overlap.
+    pub delay: Duration,
+}
+
+impl Caching {
+    /// Public for a minute, after 300 ms.
+    pub const MINUTE: Caching = Caching {
+        cache_control: "public, max-age=60",
+        vary: None,
+        delay: Duration::from_millis(300),
+    };
 }
 
 impl EchoCore {
@@ -83,37 +105,56 @@ impl EchoCore {
     }
 
     pub async fn start_with_jwks(name: &'static str, jwks: Option<String>) -> Self {
-        Self::start_with(name, jwks, false).await
+        Self::start_with(name, jwks, None).await
     }
 
     /// A core whose answers may be cached for a minute, and come slowly (300 ms), so that
     /// concurrent requests overlap.
     pub async fn start_cacheable(name: &'static str) -> Self {
-        Self::start_with(name, None, true).await
+        Self::start_caching(name, Caching::MINUTE).await
     }
 
-    async fn start_with(name: &'static str, jwks: Option<String>, cacheable: bool) -> Self {
+    /// A core whose answers may be cached as `caching` says.
+    pub async fn start_caching(name: &'static str, caching: Caching) -> Self {
+        Self::start_with(name, None, Some(caching)).await
+    }
+
+    async fn start_with(
+        name: &'static str,
+        jwks: Option<String>,
+        caching: Option<Caching>,
+    ) -> Self {
         let jwks: Option<Arc<str>> = jwks.map(Into::into);
         let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
-        let counter = Arc::clone(&hits);
+        let failing = Arc::new(AtomicBool::new(false));
+        let (counter, fails) = (Arc::clone(&hits), Arc::clone(&failing));
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(echo(
                     stream,
                     name,
-                    Arc::clone(&counter),
+                    (Arc::clone(&counter), Arc::clone(&fails)),
                     jwks.clone(),
-                    cacheable,
+                    caching,
                 ));
             }
         });
-        EchoCore { addr, hits }
+        EchoCore {
+            addr,
+            hits,
+            failing,
+        }
     }
 
     pub fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
+    }
+
+    /// From now on, answer every forwarded request with a 503 (or, `false`, normally again).
+    pub fn fail(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
     }
 }
 
@@ -122,9 +163,9 @@ impl EchoCore {
 async fn echo(
     mut stream: TcpStream,
     name: &'static str,
-    hits: Arc<AtomicUsize>,
+    (hits, failing): (Arc<AtomicUsize>, Arc<AtomicBool>),
     jwks: Option<Arc<str>>,
-    cacheable: bool,
+    caching: Option<Caching>,
 ) {
     let mut head = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -144,12 +185,15 @@ async fn echo(
     let mut lines = head.split("\r\n");
     let request_line: Vec<&str> = lines.next().unwrap_or_default().split(' ').collect();
     // The edge's own health probes and key fetches are not requests it forwarded.
-    if !matches!(
+    let forwarded = !matches!(
         request_line.get(1),
         Some(&"/readyz" | &"/.well-known/jwks.json")
-    ) {
-        hits.fetch_add(1, Ordering::SeqCst);
-    }
+    );
+    let hit = if forwarded {
+        hits.fetch_add(1, Ordering::SeqCst) + 1
+    } else {
+        0
+    };
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
@@ -169,18 +213,26 @@ async fn echo(
     let path = request_line.get(1).copied().unwrap_or_default();
     let body = match &jwks {
         Some(jwks) if path == "/.well-known/jwks.json" => jwks.to_string(),
-        _ => serde_json::json!({"core": name, "path": path, "headers": headers, "body": received_body})
+        _ => serde_json::json!({"core": name, "path": path, "headers": headers, "body": received_body, "hit": hit})
             .to_string(),
     };
-    let cache_control = if cacheable {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        "cache-control: public, max-age=60\r\n"
+    let mut cache_headers = String::new();
+    if let Some(caching) = caching {
+        tokio::time::sleep(caching.delay).await;
+        cache_headers = format!("cache-control: {}\r\n", caching.cache_control);
+        if let Some(vary) = caching.vary {
+            cache_headers.push_str(&format!("vary: {vary}\r\n"));
+        }
+    }
+    let status = if forwarded && failing.load(Ordering::SeqCst) {
+        cache_headers.clear();
+        "503 Service Unavailable"
     } else {
-        ""
+        "200 OK"
     };
     let response = format!(
-        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
-         {cache_control}connection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+         {cache_headers}connection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
