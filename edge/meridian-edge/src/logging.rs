@@ -44,6 +44,10 @@ pub fn init() {
             .init();
         return;
     }
+    if !ansi {
+        // Access lines are formatted by hand (without colours) into the same batch.
+        let _ = ACCESS_OUT.set(buffer.clone());
+    }
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
@@ -102,24 +106,121 @@ pub(crate) struct AccessRecord<'a> {
     pub upstream: Option<&'a str>,
 }
 
+/// Writes the access log line of `record`, in the format of every other line (`tracing`'s).
+///
+/// Formatted by hand into the shared batch: the general formatter (a timestamp built from
+/// scratch, every field through `Debug`) cost about a seventh of a proxied request.
 pub(crate) fn access(record: &AccessRecord<'_>) {
-    tracing::info!(
-        target: "meridian_edge::access",
-        method = record.method,
-        path = record.path,
-        status = record.status,
-        duration_ms = record.duration_ms,
-        request_id = record.request_id,
-        upstream = record.upstream.unwrap_or("-"),
-        "request"
+    if !tracing::enabled!(target: ACCESS_TARGET, tracing::Level::INFO) {
+        return;
+    }
+    let Some(out) = ACCESS_OUT.get() else {
+        // Logging was not set up for batching: go through the subscriber.
+        tracing::info!(
+            target: ACCESS_TARGET,
+            method = record.method,
+            path = record.path,
+            status = record.status,
+            duration_ms = record.duration_ms,
+            request_id = record.request_id,
+            upstream = record.upstream.unwrap_or("-"),
+            "request"
+        );
+        return;
+    };
+    LINE.with_borrow_mut(|line| {
+        line.clear();
+        access_line(line, std::time::SystemTime::now(), record);
+        let _ = out.clone().write_all(line);
+    });
+}
+
+const ACCESS_TARGET: &str = "meridian_edge::access";
+
+/// The batch access lines go to, once [`init`] has set it up.
+static ACCESS_OUT: std::sync::OnceLock<Batched> = std::sync::OnceLock::new();
+
+thread_local! {
+    static LINE: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `2026-01-02T03:04:05.678901Z  INFO meridian_edge::access: request method="GET" …`, as
+/// `tracing_subscriber`'s default format writes an event without ANSI colours.
+fn access_line(line: &mut Vec<u8>, now: std::time::SystemTime, record: &AccessRecord<'_>) {
+    let since_epoch = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    write_timestamp(line, since_epoch);
+    line.extend_from_slice(b"  INFO ");
+    line.extend_from_slice(ACCESS_TARGET.as_bytes());
+    line.extend_from_slice(b": request method=");
+    write_quoted(line, record.method);
+    line.extend_from_slice(b" path=");
+    write_quoted(line, record.path);
+    let _ = write!(
+        line,
+        " status={} duration_ms={} request_id=",
+        record.status, record.duration_ms
     );
+    write_quoted(line, record.request_id);
+    line.extend_from_slice(b" upstream=");
+    write_quoted(line, record.upstream.unwrap_or("-"));
+    line.push(b'\n');
+}
+
+/// RFC 3339 in UTC with microseconds.
+fn write_timestamp(line: &mut Vec<u8>, since_epoch: Duration) {
+    let seconds = since_epoch.as_secs();
+    let (year, month, day) = civil_from_days(seconds / 86_400);
+    let of_day = seconds % 86_400;
+    let _ = write!(
+        line,
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
+        of_day / 3600,
+        of_day / 60 % 60,
+        of_day % 60,
+        since_epoch.subsec_micros()
+    );
+}
+
+/// The proleptic Gregorian date of a day counted from 1970-01-01 (H. Hinnant's algorithm).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = era * 400 + year_of_era + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// A string as `Debug` writes it: plain text as it is, anything else escaped.
+fn write_quoted(line: &mut Vec<u8>, value: &str) {
+    let plain = value
+        .bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\');
+    if plain {
+        line.push(b'"');
+        line.extend_from_slice(value.as_bytes());
+        line.push(b'"');
+    } else {
+        let _ = write!(line, "{value:?}");
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use std::io::Write;
 
-    use super::{Batched, MAX_BUFFERED};
+    use super::*;
 
     #[test]
     fn lines_wait_for_the_flush_and_a_stuck_output_drops_them() {
@@ -138,5 +239,43 @@ mod tests {
         let mut out = Vec::new();
         buffer.flush_to(&mut out);
         assert_eq!(out.len(), MAX_BUFFERED);
+    }
+
+    #[test]
+    fn access_lines_read_as_the_subscriber_writes_them() {
+        let record = AccessRecord {
+            method: "GET",
+            path: "/products/1",
+            status: 200,
+            duration_ms: 3,
+            request_id: "abc",
+            upstream: None,
+        };
+        let now = std::time::UNIX_EPOCH + Duration::from_micros(1_764_660_267_000_042);
+        let mut line = Vec::new();
+        access_line(&mut line, now, &record);
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "2025-12-02T07:24:27.000042Z  INFO meridian_edge::access: request method=\"GET\" \
+             path=\"/products/1\" status=200 duration_ms=3 request_id=\"abc\" upstream=\"-\"\n"
+        );
+        let odd = AccessRecord {
+            path: "/a\"b\n",
+            upstream: Some("127.0.0.1:1"),
+            ..record
+        };
+        let mut line = Vec::new();
+        access_line(&mut line, now, &odd);
+        let line = String::from_utf8(line).unwrap();
+        assert!(line.contains(r#"path="/a\"b\n""#), "{line}");
+        assert!(line.contains(r#"upstream="127.0.0.1:1""#), "{line}");
+    }
+
+    #[test]
+    fn dates_are_gregorian() {
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
+        assert_eq!(civil_from_days(20_424), (2025, 12, 2));
+        assert_eq!(civil_from_days(2_932_896), (9999, 12, 31));
     }
 }
