@@ -23,6 +23,7 @@
 mod auth;
 mod cache;
 mod context;
+mod front;
 mod global_limits;
 pub mod logging;
 mod metrics;

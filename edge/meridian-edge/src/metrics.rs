@@ -13,6 +13,8 @@ use pingora_prometheus::prometheus::{
 const CLASSES: [&str; 6] = ["1xx", "2xx", "3xx", "4xx", "5xx", "none"];
 
 /// The series of every class, resolved once: a label lookup per request costs a hash and a lock.
+/// Clones share the series.
+#[derive(Clone)]
 pub struct Metrics {
     requests: [IntCounter; 6],
     duration: [Histogram; 6],

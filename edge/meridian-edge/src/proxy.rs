@@ -65,26 +65,17 @@ impl EdgeProxy {
         let Some(hit) = cache::fresh_hit(session.req_header(), phases::is_tls(session)) else {
             return Ok(false);
         };
-        let mut header = hit.header;
-        // RFC 9111 section 4: a response served from a cache carries its Age.
-        header.insert_header(http::header::AGE, hit.age_s)?;
-        header.insert_header(http::header::CONTENT_LENGTH, hit.body.len())?;
-        header.remove_header(&http::header::TRANSFER_ENCODING);
-        header.insert_header(X_REQUEST_ID, ctx.request_id().as_str())?;
-        header.insert_header(X_CACHE, "HIT")?;
-        if let Some(decision) = &ctx.rate_limit {
-            reply::rate_limit_headers(&mut header, decision)?;
-        }
+        let request_id = ctx.request_id().clone();
+        let header = cache::hit_header(&hit, request_id.as_str(), ctx.rate_limit.as_ref())?;
         session
             .write_response_header(Box::new(header), false)
             .await?;
-        session.write_response_body(Some(hit.body), true).await?;
+        session
+            .write_response_body(Some(hit.body().clone()), true)
+            .await?;
         Ok(true)
     }
 }
-
-/// How the edge's cache treated a request on a cached route: HIT, MISS, STALE or REVALIDATED.
-const X_CACHE: &str = "x-cache";
 
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
@@ -226,7 +217,7 @@ impl ProxyHttp for EdgeProxy {
                 CachePhase::Revalidated => "REVALIDATED",
                 _ => "MISS",
             };
-            response.insert_header(X_CACHE, state)?;
+            response.insert_header(cache::X_CACHE, state)?;
         }
         if let Some(decision) = &ctx.rate_limit {
             reply::rate_limit_headers(response, decision)?;

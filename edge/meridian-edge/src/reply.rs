@@ -31,13 +31,23 @@ pub enum Reply {
 
 /// Writes the `RateLimit-*` headers of `decision` (and `Retry-After` on a refusal).
 pub fn rate_limit_headers(header: &mut ResponseHeader, decision: &Decision) -> pingora::Result<()> {
-    header.insert_header("ratelimit-limit", decision.limit)?;
-    header.insert_header("ratelimit-remaining", decision.remaining)?;
-    header.insert_header("ratelimit-reset", decision.reset_s)?;
-    if !decision.allowed {
-        header.insert_header(header::RETRY_AFTER, decision.retry_after_s)?;
+    for (name, value) in rate_limit_fields(decision) {
+        header.insert_header(name, value)?;
     }
     Ok(())
+}
+
+/// The `RateLimit-*` headers of `decision` (and `Retry-After` on a refusal).
+pub fn rate_limit_fields(decision: &Decision) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("ratelimit-limit", decision.limit.to_string()),
+        ("ratelimit-remaining", decision.remaining.to_string()),
+        ("ratelimit-reset", decision.reset_s.to_string()),
+    ];
+    if !decision.allowed {
+        fields.push(("retry-after", decision.retry_after_s.to_string()));
+    }
+    fields
 }
 
 impl Reply {

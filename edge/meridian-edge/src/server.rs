@@ -10,14 +10,16 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use pingora::listeners::tls::TlsSettings;
-use pingora::proxy::http_proxy_service_with_name;
+use pingora::proxy::HttpProxy;
 use pingora::server::Server;
 use pingora::server::ShutdownWatch;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::services::background::{BackgroundService, background_service};
+use pingora::services::listening::Service;
 use tokio::net::TcpSocket;
 
 use crate::auth::{KeySet, Verifier};
+use crate::front::{CacheHits, CleanHeads, FrontDoor};
 use crate::global_limits::GlobalLimiter;
 use crate::metrics::Metrics;
 use crate::phases::Phases;
@@ -86,6 +88,16 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
             Some(Arc::new(waf))
         }
     };
+    // The front door answers fresh cache hits itself, as the phases would; a shared rate
+    // limit needs Redis for every request, so with one every request takes the phases.
+    let hits = (settings.cache_bytes.is_some() && global.is_none()).then(|| CacheHits {
+        waf: waf.clone(),
+        limits: limits.clone(),
+        trusted_hops: settings.trusted_hops,
+        plain_http_redirected: https_redirect.is_some(),
+        metrics: metrics.clone(),
+        clean: CleanHeads::new(),
+    });
     let phases = Phases::standard(
         settings.trusted_hops,
         https_redirect,
@@ -113,7 +125,9 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         metrics,
         settings.cache_bytes.is_some(),
     );
-    let mut public = http_proxy_service_with_name(&server.configuration, proxy, "meridian-edge");
+    let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
+    proxy.handle_init_modules();
+    let mut public = Service::new("meridian-edge".to_owned(), FrontDoor::new(proxy, hits));
     public.add_tcp(&settings.http_addr.to_string());
     if let Some((addr, files)) = https {
         let mut tls_settings =

@@ -62,15 +62,18 @@ pub fn lock() -> &'static CacheKeyLockImpl {
 /// Whether a request may be answered from (and fill) the cache.
 pub fn request_cacheable(request: &RequestHeader) -> bool {
     let method_ok = request.method == Method::GET || request.method == Method::HEAD;
-    let path = request.uri.path();
-    let public = PUBLIC_PREFIXES.iter().any(|prefix| {
-        path.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    });
     method_ok
-        && public
+        && cacheable_route(request.uri.path())
         && !request.headers.contains_key(header::AUTHORIZATION)
         && !request.headers.contains_key(header::COOKIE)
+}
+
+/// Whether anonymous reads of `path` are cached.
+pub fn cacheable_route(path: &str) -> bool {
+    PUBLIC_PREFIXES.iter().any(|prefix| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 /// Generations, scheme, host, path and sorted query.
@@ -80,17 +83,21 @@ pub fn key(request: &RequestHeader, tls: bool) -> CacheKey {
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
         .or_else(|| request.uri.host())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
+        .unwrap_or_default();
+    key_of(host, tls, request.uri.path(), request.uri.query())
+}
+
+/// [`key`], from the request's parts.
+fn key_of(host: &str, tls: bool, path: &str, query: Option<&str>) -> CacheKey {
+    let host = host.to_ascii_lowercase();
     let scheme = if tls { "https" } else { "http" };
-    let path = request.uri.path();
     let generations = purge::generations().for_path(path);
     let scope = if generations.product_page { 'p' } else { 'l' };
     let primary = format!(
         "{}|{scope}{}|{scheme}://{host}{path}?{}",
         generations.epoch,
         generations.scope,
-        normalized_query(request.uri.query().unwrap_or_default())
+        normalized_query(query.unwrap_or_default())
     );
     CacheKey::new(primary, "")
 }
@@ -118,6 +125,71 @@ pub fn fresh_hit(request: &RequestHeader, tls: bool) -> Option<FreshHit> {
     }
     store()?.fresh(&key(request, tls), SystemTime::now())
 }
+
+/// The stored answer for a plain `GET` of `path` and `query` at `host`, if it is fresh and
+/// varies on nothing (the caller has checked the request is one [`fresh_hit`] would serve).
+pub fn fresh_hit_of(host: &str, tls: bool, path: &str, query: Option<&str>) -> Option<FreshHit> {
+    store()?.fresh(&key_of(host, tls, path, query), SystemTime::now())
+}
+
+/// The response head of a fresh hit: the stored one with its `Age`, length, the request's id,
+/// `X-Cache: HIT` and the rate-limit headers.
+pub fn hit_header(
+    hit: &FreshHit,
+    request_id: &str,
+    rate_limit: Option<&crate::ratelimit::Decision>,
+) -> pingora::Result<ResponseHeader> {
+    let mut header = hit.header().clone();
+    for name in store::NOT_STORED {
+        header.remove_header(name);
+    }
+    for (name, value) in hit_fields(hit, request_id, rate_limit) {
+        header.insert_header(name, value)?;
+    }
+    Ok(header)
+}
+
+/// The whole HTTP/1.1 answer of a fresh hit, as [`hit_header`] and the stored body make it.
+pub fn hit_bytes(
+    hit: &FreshHit,
+    request_id: &str,
+    rate_limit: Option<&crate::ratelimit::Decision>,
+) -> Vec<u8> {
+    let body = hit.body();
+    let mut bytes = Vec::with_capacity(hit.wire_head().len() + 256 + body.len());
+    bytes.extend_from_slice(hit.wire_head());
+    for (name, value) in hit_fields(hit, request_id, rate_limit) {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.extend_from_slice(b": ");
+        bytes.extend_from_slice(value.as_bytes());
+        bytes.extend_from_slice(b"\r\n");
+    }
+    bytes.extend_from_slice(b"\r\n");
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// The headers every hit sets for itself.
+fn hit_fields(
+    hit: &FreshHit,
+    request_id: &str,
+    rate_limit: Option<&crate::ratelimit::Decision>,
+) -> Vec<(&'static str, String)> {
+    // RFC 9111 section 4: a response served from a cache carries its Age.
+    let mut fields = vec![
+        ("age", hit.age_s.to_string()),
+        ("content-length", hit.body().len().to_string()),
+        (crate::phases::X_REQUEST_ID, request_id.to_owned()),
+        (X_CACHE, "HIT".to_owned()),
+    ];
+    if let Some(decision) = rate_limit {
+        fields.extend(crate::reply::rate_limit_fields(decision));
+    }
+    fields
+}
+
+/// How the edge's cache treated a request on a cached route: HIT, MISS, STALE or REVALIDATED.
+pub const X_CACHE: &str = "x-cache";
 
 /// The variance of `request` for a response that varies by the headers its `Vary` names
 /// (`None` when it names none).

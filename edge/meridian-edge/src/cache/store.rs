@@ -38,18 +38,23 @@ struct Entry {
     /// Which variant of a response that varies this is (Pingora's vary handling reads it).
     variance: Option<HashBinary>,
     header: ResponseHeader,
+    /// The status line and headers as HTTP/1.1 sends them (hop-by-hop headers left out), for
+    /// the front door, which completes them with the per-request headers.
+    wire_head: Bytes,
     body: Bytes,
 }
 
 impl Entry {
     fn new(meta: &CacheMeta, body: Bytes) -> Self {
+        let header = meta.response_header_copy();
         Entry {
+            wire_head: wire_head(&header),
             fresh_until: meta.fresh_until(),
             created: meta.created(),
             stale_while_revalidate_sec: meta.stale_while_revalidate_sec(),
             stale_if_error_sec: meta.stale_if_error_sec(),
             variance: meta.variance(),
-            header: meta.response_header_copy(),
+            header,
             body,
         }
     }
@@ -77,10 +82,60 @@ impl Entry {
 
 /// A fresh answer, as [`MemoryStore::fresh`] finds it.
 pub struct FreshHit {
-    /// The stored response head, to be completed with `Age` and the edge's own headers.
-    pub header: ResponseHeader,
-    pub body: Bytes,
+    entry: Arc<Entry>,
     pub age_s: u64,
+}
+
+impl FreshHit {
+    /// The stored response head, to be completed with `Age` and the edge's own headers.
+    pub fn header(&self) -> &ResponseHeader {
+        &self.entry.header
+    }
+
+    /// [`FreshHit::header`] as HTTP/1.1 sends it, without hop-by-hop headers and the final
+    /// blank line.
+    pub fn wire_head(&self) -> &[u8] {
+        &self.entry.wire_head
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.entry.body
+    }
+}
+
+/// Headers a stored response does not carry to the next hop (RFC 9110 section 7.6.1), and
+/// the ones every hit sets anew.
+pub const NOT_STORED: [&str; 10] = [
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+    "age",
+    "content-length",
+    "x-request-id",
+    "x-cache",
+];
+
+/// `header`'s status line and stored headers, each line ending in CRLF.
+fn wire_head(header: &ResponseHeader) -> Bytes {
+    let mut head = BytesMut::with_capacity(256);
+    head.extend_from_slice(b"HTTP/1.1 ");
+    head.extend_from_slice(header.status.as_str().as_bytes());
+    head.extend_from_slice(b" ");
+    head.extend_from_slice(header.status.canonical_reason().unwrap_or("").as_bytes());
+    head.extend_from_slice(b"\r\n");
+    for (name, value) in &header.headers {
+        if NOT_STORED.contains(&name.as_str()) {
+            continue;
+        }
+        head.extend_from_slice(name.as_str().as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value.as_bytes());
+        head.extend_from_slice(b"\r\n");
+    }
+    head.freeze()
 }
 
 pub struct MemoryStore {
@@ -108,13 +163,10 @@ impl MemoryStore {
         if varies || now >= entry.fresh_until {
             return None;
         }
-        Some(FreshHit {
-            header: entry.header.clone(),
-            body: entry.body.clone(),
-            age_s: now
-                .duration_since(entry.created)
-                .map_or(0, |age| age.as_secs()),
-        })
+        let age_s = now
+            .duration_since(entry.created)
+            .map_or(0, |age| age.as_secs());
+        Some(FreshHit { entry, age_s })
     }
 }
 

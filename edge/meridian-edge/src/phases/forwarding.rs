@@ -38,7 +38,7 @@ impl Phase for SanitizeForwarding {
             .map(|addr| addr.ip().to_canonical());
         let tls = super::is_tls(session);
         let request = session.req_header_mut();
-        let client = client_address(request, peer, self.trusted_hops);
+        let client = client_address(&request.headers, peer, self.trusted_hops);
         ctx.client_ip = client;
         match rewrite(request, client, tls) {
             Ok(()) => Outcome::Continue,
@@ -49,16 +49,15 @@ impl Phase for SanitizeForwarding {
 
 /// The client's address: with `trusted_hops` proxies in front, the entry they vouch for;
 /// without, or when their header is missing or garbled, the peer.
-fn client_address(
-    request: &RequestHeader,
+pub(crate) fn client_address(
+    headers: &http::HeaderMap,
     peer: Option<IpAddr>,
     trusted_hops: usize,
 ) -> Option<IpAddr> {
     if trusted_hops == 0 {
         return peer;
     }
-    let entries: Vec<&str> = request
-        .headers
+    let entries: Vec<&str> = headers
         .get_all("x-forwarded-for")
         .iter()
         .filter_map(|value| value.to_str().ok())
@@ -164,15 +163,18 @@ mod tests {
             .unwrap();
         let peer = Some("10.0.0.3".parse().unwrap());
         let ip = |text: &str| Some(text.parse::<IpAddr>().unwrap());
-        assert_eq!(client_address(&request, peer, 0), peer);
-        assert_eq!(client_address(&request, peer, 1), ip("10.0.0.2"));
-        assert_eq!(client_address(&request, peer, 2), ip("198.51.100.7"));
-        assert_eq!(client_address(&request, peer, 3), ip("6.6.6.6"));
+        assert_eq!(client_address(&request.headers, peer, 0), peer);
+        assert_eq!(client_address(&request.headers, peer, 1), ip("10.0.0.2"));
+        assert_eq!(
+            client_address(&request.headers, peer, 2),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_address(&request.headers, peer, 3), ip("6.6.6.6"));
         // Fewer entries than trusted proxies, or garbage where they vouch: the peer.
-        assert_eq!(client_address(&request, peer, 4), peer);
+        assert_eq!(client_address(&request.headers, peer, 4), peer);
         let mut garbled = RequestHeader::build("GET", b"/", None).unwrap();
         garbled.append_header("X-Forwarded-For", "bogus").unwrap();
-        assert_eq!(client_address(&garbled, peer, 1), peer);
+        assert_eq!(client_address(&garbled.headers, peer, 1), peer);
     }
 
     #[test]

