@@ -23,7 +23,9 @@
 //!    the rate limits refuse costs no body read, and every blocked request has been counted.
 //!
 //! Caching is not a phase: it plugs into Pingora's cache hooks in `proxy`, and only sees
-//! requests every phase let through.
+//! requests every phase let through. The front door (`front`) answers fresh hits before a
+//! Pingora session exists; it checks what these phases would for such a request (no token, a
+//! guest route, the per-client limit, the WAF) and hands everything else to them.
 
 mod authenticate;
 mod forwarding;
