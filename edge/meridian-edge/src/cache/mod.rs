@@ -82,7 +82,8 @@ pub fn key(request: &RequestHeader, tls: bool) -> CacheKey {
         .headers
         .get(header::HOST)
         .and_then(|value| value.to_str().ok())
-        .or_else(|| request.uri.host())
+        // HTTP/2 carries the host, port included, as the URI's authority.
+        .or_else(|| request.uri.authority().map(|authority| authority.as_str()))
         .unwrap_or_default();
     key_of(host, tls, request.uri.path(), request.uri.query())
 }
@@ -272,6 +273,16 @@ mod tests {
         assert_eq!(a, b);
         assert_ne!(a, key(&get("/products?a=1"), false).combined());
         assert_ne!(a, key(&get("/products?b=2&a=1"), true).combined());
+    }
+
+    #[test]
+    fn an_h2_authority_keys_as_the_h1_host_header_does() {
+        let mut h1 = RequestHeader::build("GET", b"/products/1", None).unwrap();
+        h1.insert_header("host", "shop.example:8443").unwrap();
+        let mut h2 = RequestHeader::build("GET", b"/products/1", None).unwrap();
+        h2.set_uri("https://shop.example:8443/products/1".parse().unwrap());
+        use pingora_cache::key::CacheHashKey;
+        assert_eq!(key(&h1, true).combined(), key(&h2, true).combined());
     }
 
     #[test]

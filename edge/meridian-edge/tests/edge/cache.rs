@@ -15,17 +15,18 @@ async fn cached_edge(
     rate_limits: bool,
 ) -> (TestEdge, Naming, async_nats::jetstream::Context) {
     if rate_limits {
-        cached_edge_with(core, dir, &[]).await
+        cached_edge_with(core, dir, &[], false).await
     } else {
-        cached_edge_with(core, dir, &[("MERIDIAN_EDGE_RATE_LIMITS", "off")]).await
+        cached_edge_with(core, dir, &[("MERIDIAN_EDGE_RATE_LIMITS", "off")], false).await
     }
 }
 
-/// [`cached_edge`], with more environment.
+/// [`cached_edge`], with more environment, and HTTPS too if `https`.
 async fn cached_edge_with(
     core: &EchoCore,
     dir: &TestDir,
     env: &[(&'static str, &str)],
+    https: bool,
 ) -> (TestEdge, Naming, async_nats::jetstream::Context) {
     let nats_url =
         std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:14222".to_owned());
@@ -44,6 +45,9 @@ async fn cached_edge_with(
         .with_env("MERIDIAN_NATS_PREFIX", &prefix);
     for (name, value) in env {
         config = config.with_env(name, value);
+    }
+    if https {
+        config = config.with_tls_dir(&dir.path().join("tls"));
     }
     let edge = TestEdge::start(config, dir.path()).await;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -346,7 +350,8 @@ async fn answers_that_vary_are_kept_per_variant() {
 async fn cached_answers_are_refused_to_attacks_and_to_clients_over_their_rate() {
     let core = EchoCore::start_cacheable("core").await;
     let dir = TestDir::new();
-    let (edge, _, _) = cached_edge_with(&core, &dir, &[("MERIDIAN_EDGE_RATE_CLIENT", "1:5")]).await;
+    let (edge, _, _) =
+        cached_edge_with(&core, &dir, &[("MERIDIAN_EDGE_RATE_CLIENT", "1:5")], false).await;
     let get = || edge.client.get(edge.url("/products/7"));
     let first = get().send().await.unwrap();
     assert_eq!(cache_state(&first), "MISS");
@@ -435,4 +440,42 @@ fn parse_responses(mut bytes: &[u8]) -> Vec<String> {
         states.push(header("x-cache").unwrap_or_else(|| "-".to_owned()));
         bytes = &bytes[head + length..];
     }
+}
+
+#[tokio::test]
+async fn https_answers_are_cached_apart_from_plain_ones_over_h1_and_h2() {
+    let core = EchoCore::start_cacheable("core").await;
+    let dir = TestDir::new();
+    let (edge, _, _) =
+        cached_edge_with(&core, &dir, &[("MERIDIAN_EDGE_RATE_LIMITS", "off")], true).await;
+    let client = |h2: bool| {
+        let builder = reqwest::Client::builder()
+            .no_proxy()
+            .danger_accept_invalid_certs(true);
+        if h2 { builder } else { builder.http1_only() }
+            .build()
+            .unwrap()
+    };
+    let (h1, h2) = (client(false), client(true));
+    let url = edge.https_url("/products/7");
+    let first = h1.get(&url).send().await.unwrap();
+    assert_eq!(cache_state(&first), "MISS");
+    let again = h1.get(&url).send().await.unwrap();
+    assert_eq!(again.version(), reqwest::Version::HTTP_11);
+    assert_eq!(cache_state(&again), "HIT");
+    let over_h2 = h2.get(&url).send().await.unwrap();
+    assert_eq!(over_h2.version(), reqwest::Version::HTTP_2);
+    assert_eq!(cache_state(&over_h2), "HIT");
+    let plain = edge
+        .client
+        .get(edge.url("/products/7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        cache_state(&plain),
+        "MISS",
+        "an HTTPS answer served over plain HTTP"
+    );
+    assert_eq!(core.hits(), 2);
 }
