@@ -134,16 +134,13 @@ impl ServerApp for FrontDoor {
         loop {
             let head = read_head(&mut stream, &mut buffer, shutdown).await?;
             let started = Instant::now();
-            let answer = match head {
-                Some(length) => hits.answer(&buffer[..length], tls, peer),
-                None => None,
-            };
-            let Some(answer) = answer else {
-                // Pingora gets this request's bytes; what follows a request without a body is
-                // the next request (pipelined), read here again once Pingora is done.
-                let own = head
-                    .and_then(|length| bodiless_length(&buffer[..length]))
-                    .unwrap_or(buffer.len());
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut request = httparse::Request::new(&mut slots);
+            let parsed = head.and_then(|length| parse(&mut request, &buffer[..length]));
+            let answer =
+                parsed.and_then(|length| hits.answer(&request, &buffer[..length], tls, peer));
+            let (Some(answer), Some(length)) = (answer, parsed) else {
+                let own = pingoras_share(parsed, &request, buffer.len());
                 let prefix = buffer.split_to(own);
                 (stream, settings) = self.to_pingora(stream, prefix, settings, shutdown).await?;
                 continue;
@@ -151,13 +148,14 @@ impl ServerApp for FrontDoor {
             if stream.write_all(&answer.bytes).await.is_err() || stream.flush().await.is_err() {
                 return None;
             }
-            buffer.advance(answer.head_length);
-            hits.metrics.observe(200, started.elapsed());
+            buffer.advance(length);
+            let elapsed = started.elapsed();
+            hits.metrics.observe(200, elapsed);
             logging::access(&AccessRecord {
                 method: "GET",
                 path: &answer.path,
                 status: 200,
-                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
                 request_id: answer.request_id.as_str(),
                 upstream: None,
             });
@@ -211,45 +209,48 @@ fn head_length(buffer: &[u8]) -> Option<usize> {
     Some(end + 4)
 }
 
-/// The length of the request whose head is `head` if it has no body (no framing headers):
-/// then the bytes after it are the next request's.
-fn bodiless_length(head: &[u8]) -> Option<usize> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut request = httparse::Request::new(&mut slots);
-    let httparse::Status::Complete(length) = request.parse(head).ok()? else {
-        return None;
-    };
-    let framed = request.headers.iter().any(|h| {
-        h.name.eq_ignore_ascii_case("content-length")
-            || h.name.eq_ignore_ascii_case("transfer-encoding")
+/// Parses the head at the start of `head` into `request`; its length, if it is well formed.
+fn parse<'b>(request: &mut httparse::Request<'_, 'b>, head: &'b [u8]) -> Option<usize> {
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(length)) => Some(length),
+        _ => None,
+    }
+}
+
+/// How many of the `available` bytes read go to Pingora with a request it takes: a
+/// well-formed head without framing headers has no body, and what follows it is the next
+/// request (pipelined), read here again once Pingora is done; anything else takes them all.
+fn pingoras_share(
+    parsed: Option<usize>,
+    request: &httparse::Request<'_, '_>,
+    available: usize,
+) -> usize {
+    let framed = request.headers.iter().any(|header| {
+        header.name.eq_ignore_ascii_case("content-length")
+            || header.name.eq_ignore_ascii_case("transfer-encoding")
     });
-    (!framed).then_some(length)
+    parsed.filter(|_| !framed).unwrap_or(available)
 }
 
 /// A hit, ready to write.
 struct Answer {
     bytes: Vec<u8>,
-    head_length: usize,
     path: String,
     request_id: RequestId,
 }
 
 impl CacheHits {
-    /// The answer to the request whose head is `head`, if the front door may give it.
-    fn answer(&self, head: &[u8], tls: bool, peer: Option<IpAddr>) -> Option<Answer> {
-        if tls || !self.plain_http_redirected {
-            self.answer_allowed(head, tls, peer)
-        } else {
-            None
-        }
-    }
-
-    fn answer_allowed(&self, head: &[u8], tls: bool, peer: Option<IpAddr>) -> Option<Answer> {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        let mut request = httparse::Request::new(&mut slots);
-        let httparse::Status::Complete(head_length) = request.parse(head).ok()? else {
+    /// The answer to `request`, whose head is `head`, if the front door may give it.
+    fn answer(
+        &self,
+        request: &httparse::Request<'_, '_>,
+        head: &[u8],
+        tls: bool,
+        peer: Option<IpAddr>,
+    ) -> Option<Answer> {
+        if self.plain_http_redirected && !tls {
             return None;
-        };
+        }
         if request.method != Some("GET") || request.version != Some(1) {
             return None;
         }
@@ -268,7 +269,6 @@ impl CacheHits {
         let host = std::str::from_utf8(host?).ok()?;
 
         let hit = cache::fresh_hit_of(host, tls, path, query)?;
-        let head = &head[..head_length];
         let judge = self.waf.as_ref().filter(|_| !self.clean.contains(head));
         let headers = if judge.is_some() || self.trusted_hops > 0 {
             header_map(request.headers)?
@@ -314,7 +314,6 @@ impl CacheHits {
             .unwrap_or_else(RequestId::generate);
         Some(Answer {
             bytes: cache::hit_bytes(&hit, request_id.as_str(), decision.as_ref()),
-            head_length,
             path: path.to_owned(),
             request_id,
         })
@@ -411,15 +410,21 @@ mod tests {
 
     #[test]
     fn only_requests_without_framing_headers_end_at_their_head() {
+        let share = |head: &[u8]| {
+            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut request = httparse::Request::new(&mut slots);
+            let parsed = parse(&mut request, head);
+            pingoras_share(parsed, &request, 1000)
+        };
         let get = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
-        assert_eq!(bodiless_length(get), Some(get.len()));
+        assert_eq!(share(get), get.len());
         for framed in [
             &b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n"[..],
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n",
             b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length : 3\r\n\r\n",
             b"GET /\x01 HTTP/1.1\r\n\r\n",
         ] {
-            assert_eq!(bodiless_length(framed), None);
+            assert_eq!(share(framed), 1000);
         }
     }
 
