@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, SubsecRound, Utc};
 use meridian_jetstream::{
     Envelope,
     events::inventory::{StockLine, StockReleasedV1, StockReservedV1},
@@ -68,6 +68,7 @@ pub async fn reserve(
     match reserve_in(&mut tx, region, items, ttl).await {
         Ok(reservation) => {
             tx.commit().await?;
+            outbox::wake(SCHEMA);
             Ok(reservation)
         }
         Err(error) => {
@@ -77,65 +78,70 @@ pub async fn reserve(
     }
 }
 
-/// [`reserve`] inside the caller's transaction, which must be rolled back on an error (some
-/// items may have been taken before a short one was found).
+/// [`reserve`] inside the caller's transaction, which must be rolled back on an error.
 pub async fn reserve_in(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     region: &str,
     items: &BTreeMap<Uuid, i32>,
     ttl: Duration,
 ) -> Result<Reservation, ReserveError> {
-    let mut short = Vec::new();
-    // BTreeMap iterates in product-id order: the fixed lock order.
-    for (product_id, quantity) in items {
-        let taken = sqlx::query(
-            "UPDATE stock SET available = available - $3, reserved = reserved + $3, \
-             updated_at = now() WHERE product_id = $1 AND region = $2 AND available >= $3",
-        )
-        .bind(product_id)
-        .bind(region)
-        .bind(quantity)
-        .execute(&mut *tx)
-        .await?;
-        if taken.rows_affected() == 0 {
-            short.push(*product_id);
-        }
-    }
-    if !short.is_empty() {
-        return Err(ReserveError::Short(short));
-    }
     let reservation = Reservation {
         reservation_id: Uuid::now_v7(),
         region: region.to_owned(),
         status: "held".into(),
-        expires_at: Utc::now() + ttl,
+        expires_at: Utc::now().trunc_subsecs(6) + ttl,
     };
-    sqlx::query(
-        "INSERT INTO reservations (id, region, status, expires_at) VALUES ($1, $2, 'held', $3)",
-    )
-    .bind(reservation.reservation_id)
-    .bind(region)
-    .bind(reservation.expires_at)
-    .execute(&mut *tx)
-    .await?;
-    for (product_id, quantity) in items {
-        sqlx::query(
-            "INSERT INTO reservation_items (reservation_id, product_id, quantity) VALUES ($1, $2, $3)",
-        )
-        .bind(reservation.reservation_id)
-        .bind(product_id)
-        .bind(quantity)
-        .execute(&mut *tx)
-        .await?;
+    let short = hold(conn, &reservation, items, None).await?;
+    if short.is_empty() {
+        Ok(reservation)
+    } else {
+        Err(ReserveError::Short(short))
     }
+}
+
+/// An answer to record under an idempotency key in the reservation's own transaction.
+pub struct Record<'a> {
+    pub scope: &'a str,
+    pub key: &'a str,
+    pub fingerprint: &'a [u8],
+    pub body: &'a [u8],
+}
+
+/// Holds `items` for `reservation` with its event, and records `record` when given, in one
+/// statement (`reserve_stock`); returns the products short of stock, having held nothing if
+/// any is. A key recorded before fails with a unique violation, having done nothing. Once the
+/// statement's transaction committed, the caller wakes the relay (`outbox::wake`).
+pub async fn hold(
+    conn: &mut PgConnection,
+    reservation: &Reservation,
+    items: &BTreeMap<Uuid, i32>,
+    record: Option<&Record<'_>>,
+) -> Result<Vec<Uuid>, sqlx::Error> {
     let event = StockReservedV1 {
         reservation_id: reservation.reservation_id,
-        region: region.to_owned(),
+        region: reservation.region.clone(),
         items: lines(items.iter().map(|(p, q)| (*p, *q))),
     };
-    let envelope = Envelope::new(region, reservation.reservation_id, 1, event);
-    outbox::enqueue(tx, SCHEMA, envelope).await?;
-    Ok(reservation)
+    let raw = Envelope::new(&reservation.region, reservation.reservation_id, 1, event)
+        .into_raw()
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    // BTreeMap iterates in product-id order: the fixed lock order.
+    let (products, quantities): (Vec<Uuid>, Vec<i32>) = items.iter().map(|(p, q)| (*p, *q)).unzip();
+    sqlx::query_scalar("SELECT reserve_stock($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")
+        .bind(&reservation.region)
+        .bind(products)
+        .bind(quantities)
+        .bind(reservation.reservation_id)
+        .bind(reservation.expires_at)
+        .bind(raw.id)
+        .bind(&raw.event_type)
+        .bind(sqlx::types::Json(&raw))
+        .bind(record.map(|r| r.scope))
+        .bind(record.map(|r| r.key))
+        .bind(record.map(|r| r.fingerprint))
+        .bind(record.map(|r| r.body))
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// What became of a reservation that was asked to leave `held`.
@@ -158,78 +164,61 @@ async fn leave_held(
     move_reservation(conn, reservation_id, "held", to).await
 }
 
-/// Moves a reservation from `from` to `to` and settles its units: `held → confirmed` sells
-/// them (out of `reserved`), `held → released|expired` returns them (`reserved` back to
-/// `available`), `confirmed → returned` puts sold units back on sale.
+/// What `move_reservation` answers.
+#[derive(sqlx::FromRow)]
+struct Moved {
+    transition: String,
+    status: String,
+    region: Option<String>,
+    products: Option<Vec<Uuid>>,
+    quantities: Option<Vec<i32>>,
+}
+
+/// Moves a reservation from `from` to `to` and settles its units (`move_reservation`, one
+/// statement): `held → confirmed` sells them (out of `reserved`), `held → released|expired`
+/// returns them (`reserved` back to `available`), `confirmed → returned` puts sold units back
+/// on sale. Every move but a confirmation emits `StockReleased`, in the caller's transaction.
 async fn move_reservation(
     conn: &mut PgConnection,
     reservation_id: Uuid,
     from: &str,
     to: &str,
 ) -> Result<(Transition, String), sqlx::Error> {
-    let region: Option<String> = sqlx::query_scalar(
-        "UPDATE reservations SET status = $2, updated_at = now() \
-         WHERE id = $1 AND status = $3 RETURNING region",
-    )
-    .bind(reservation_id)
-    .bind(to)
-    .bind(from)
-    .fetch_optional(&mut *conn)
-    .await?;
-    let Some(region) = region else {
-        let status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1")
-                .bind(reservation_id)
-                .fetch_optional(&mut *conn)
-                .await?;
-        return Ok(match status {
-            Some(status) => (Transition::AlreadyLeft, status),
-            None => (Transition::NotFound, String::new()),
-        });
-    };
-    let items: Vec<(Uuid, i32)> = sqlx::query_as(
-        "SELECT product_id, quantity FROM reservation_items WHERE reservation_id = $1 \
-         ORDER BY product_id",
-    )
-    .bind(reservation_id)
-    .fetch_all(&mut *conn)
-    .await?;
-    let settle = match to {
-        "confirmed" => {
-            "UPDATE stock SET reserved = reserved - $3, updated_at = now() \
-             WHERE product_id = $1 AND region = $2"
-        }
-        "returned" => {
-            "UPDATE stock SET available = available + $3, updated_at = now() \
-             WHERE product_id = $1 AND region = $2"
-        }
-        _ => {
-            "UPDATE stock SET reserved = reserved - $3, available = available + $3, \
-             updated_at = now() WHERE product_id = $1 AND region = $2"
-        }
-    };
+    let Moved {
+        transition,
+        status,
+        region,
+        products,
+        quantities,
+    } = sqlx::query_as("SELECT * FROM move_reservation($1, $2, $3)")
+        .bind(reservation_id)
+        .bind(from)
+        .bind(to)
+        .fetch_one(&mut *conn)
+        .await?;
+    match transition.as_str() {
+        "done" => {}
+        "already_left" => return Ok((Transition::AlreadyLeft, status)),
+        _ => return Ok((Transition::NotFound, String::new())),
+    }
     if to != "confirmed" {
+        let region = region.unwrap_or_default();
+        let items = products
+            .unwrap_or_default()
+            .into_iter()
+            .zip(quantities.unwrap_or_default());
         let event = StockReleasedV1 {
             reservation_id,
             region: region.clone(),
             reason: to.to_owned(),
-            items: lines(items.iter().copied()),
+            items: lines(items),
         };
         // held (1) → released/expired/confirmed (2) → returned (3).
         let version = if from == "held" { 2 } else { 3 };
         let envelope = Envelope::new(&region, reservation_id, version, event);
         outbox::enqueue(conn, SCHEMA, envelope).await?;
     }
-    // One row at a time, in product-id order: the same lock order as `reserve`.
-    for (product_id, quantity) in items {
-        sqlx::query(settle)
-            .bind(product_id)
-            .bind(&region)
-            .bind(quantity)
-            .execute(&mut *conn)
-            .await?;
-    }
-    Ok((Transition::Done, to.to_owned()))
+    Ok((Transition::Done, status))
 }
 
 /// Returns a held reservation's units to `available`.
@@ -254,15 +243,13 @@ pub async fn restock(
     Ok(outcome)
 }
 
-/// Sells a held reservation's units (after payment).
+/// Sells a held reservation's units (after payment): one statement, no event.
 pub async fn confirm(
     pool: &PgPool,
     reservation_id: Uuid,
 ) -> Result<(Transition, String), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let outcome = leave_held(&mut tx, reservation_id, "confirmed").await?;
-    tx.commit().await?;
-    Ok(outcome)
+    let mut conn = pool.acquire().await?;
+    leave_held(&mut conn, reservation_id, "confirmed").await
 }
 
 /// Releases up to `batch` reservations whose time ran out, each in its own transaction (so

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Duration;
+use chrono::{Duration, SubsecRound, Utc};
 use meridian_contracts::inventory::{
     Reserve, ReserveRequest, ReserveResponse, Settle, SettleAction, SettleRequest, SettleResponse,
 };
@@ -19,7 +19,9 @@ use sqlx::PgPool;
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
-use crate::reservations::{self, MAX_ITEMS, MAX_QUANTITY, MAX_TTL_S, MIN_TTL_S, ReserveError};
+use crate::reservations::{
+    self, MAX_ITEMS, MAX_QUANTITY, MAX_TTL_S, MIN_TTL_S, Record, Reservation,
+};
 
 const RESERVE_SCOPE: &str = "rpc:inventory.reserve";
 
@@ -78,45 +80,61 @@ async fn reserve(pool: &PgPool, request: ReserveRequest) -> Result<ReserveRespon
         idempotency::fingerprint(&serde_json::to_value(&request).map_err(|e| e.to_string())?);
     let key = &request.idempotency_key;
     let ttl = Duration::seconds(request.ttl_seconds);
-    // One transaction: the stock, the reservation, its event and the recorded answer. A
-    // request that finds the key recorded rolls its own work back and answers the record.
+    // One statement: the stock, the reservation, its event and the recorded answer. A key
+    // recorded before fails it (nothing done), and the record answers.
+    let reservation = Reservation {
+        reservation_id: Uuid::now_v7(),
+        region: request.region.clone(),
+        status: "held".into(),
+        expires_at: Utc::now().trunc_subsecs(6) + ttl,
+    };
+    let reserved = ReserveResponse::Reserved {
+        reservation_id: reservation.reservation_id.to_string(),
+        expires_at: reservation.expires_at.to_rfc3339(),
+    };
     let outcome = async {
-        let mut tx = pool.begin().await?;
-        let response = match reservations::reserve_in(&mut tx, &request.region, &items, ttl).await {
-            Ok(reservation) => ReserveResponse::Reserved {
-                reservation_id: reservation.reservation_id.to_string(),
-                expires_at: reservation.expires_at.to_rfc3339(),
-            },
-            Err(ReserveError::Short(products)) => {
-                tx.rollback().await?;
-                tx = pool.begin().await?;
-                ReserveResponse::Short {
-                    product_ids: products.iter().map(Uuid::to_string).collect(),
-                }
+        let body = serde_json::to_vec(&reserved).map_err(|e| Failed::Database(e.to_string()))?;
+        let record = Record {
+            scope: RESERVE_SCOPE,
+            key,
+            fingerprint: &fingerprint,
+            body: &body,
+        };
+        let mut conn = pool.acquire().await?;
+        let short = match reservations::hold(&mut conn, &reservation, &items, Some(&record)).await {
+            Ok(short) if short.is_empty() => {
+                meridian_platform::outbox::wake(crate::SCHEMA);
+                return Ok(reserved);
             }
-            Err(ReserveError::Database(error)) => return Err(Failed::Database(error)),
+            Ok(short) => short,
+            Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Vec::new(),
+            Err(error) => return Err(error.into()),
+        };
+        // Short of stock (nothing held), or the key was recorded before: record the shortage
+        // unless a record exists, and answer what stands.
+        let response = ReserveResponse::Short {
+            product_ids: short.iter().map(Uuid::to_string).collect(),
         };
         let body = serde_json::to_vec(&response).map_err(|e| Failed::Database(e.to_string()))?;
-        let recorded = idempotency::record_in(
-            &mut tx,
-            RESERVE_SCOPE,
-            key,
-            &fingerprint,
-            http::StatusCode::OK,
-            &body,
-        )
-        .await
-        .map_err(Failed::Key)?;
-        match recorded {
-            None => {
-                tx.commit().await?;
-                Ok(response)
-            }
+        let recorded = if short.is_empty() {
+            idempotency::recorded(&mut conn, RESERVE_SCOPE, key, &fingerprint).await
+        } else {
+            idempotency::record_in(
+                &mut conn,
+                RESERVE_SCOPE,
+                key,
+                &fingerprint,
+                http::StatusCode::OK,
+                &body,
+            )
+            .await
+        };
+        match recorded.map_err(Failed::Key)? {
+            None => Ok(response),
             Some(Recorded::Completed { body, .. }) => {
-                tx.rollback().await?;
                 serde_json::from_slice(&body).map_err(|e| Failed::Database(e.to_string()))
             }
-            Some(Recorded::Proceed) => Err(Failed::Database("unexpected claim".into())),
+            Some(Recorded::Proceed { .. }) => Err(Failed::Database("unexpected claim".into())),
         }
     }
     .await;

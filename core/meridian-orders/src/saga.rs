@@ -13,10 +13,10 @@
 //! dies loses its lease after [`LEASE_S`] and the resumer of any replica picks the order up.
 //! Should a driver outlive its lease, the guarded checkpoint lets only one record.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use meridian_contracts::{
     cart::{ClearCart, ClearCartRequest},
     inventory::{
@@ -28,8 +28,11 @@ use meridian_jetstream::{
     Naming,
     events::orders::{OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1},
 };
-use meridian_platform::{idempotency, rpc};
-use sqlx::PgPool;
+use meridian_platform::{
+    outbox::{self, Outgoing},
+    rpc,
+};
+use sqlx::{AssertSqlSafe, PgPool};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -147,18 +150,19 @@ impl Saga {
         order: &NewOrder,
         completion: Option<&Completion<'_>>,
     ) -> Result<Drove, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        let row = store::insert(&mut tx, order, LEASE_S).await?;
         let event = OrderPlacedV1 {
             order_id: order.id,
             user_id: order.user_id,
             region: order.region.clone(),
             currency: order.currency.clone(),
-            total_amount: row.total,
+            total_amount: order.items.iter().map(|i| i.line_total).sum(),
             lines: store::lines(&order.items),
         };
-        store::emit(&mut tx, &order.region, order.id, 1, event).await?;
-        tx.commit().await?;
+        let mut events = Outgoing::default();
+        store::push(&mut events, &order.region, order.id, 1, event)?;
+        let mut conn = self.pool.acquire().await?;
+        let row = store::insert(&mut conn, order, LEASE_S, events).await?;
+        drop(conn);
         self.run(Run::new(row, order.items.clone()), completion)
             .await
     }
@@ -239,78 +243,94 @@ impl Saga {
         })
     }
 
-    /// Records the run in one transaction guarded by the step recorded before, releasing the
-    /// lease; `backoff` schedules the next attempt of a postponed step. `None` if another
-    /// driver moved the order meanwhile.
+    /// Records the run in one statement guarded by the step recorded before, with its status
+    /// history, its events and the request's answer, releasing the lease; `backoff` schedules
+    /// the next attempt of a postponed step. `None` if another driver moved the order
+    /// meanwhile.
     async fn checkpoint(
         &self,
         run: &Run,
         backoff: Option<i64>,
         completion: Option<&Completion<'_>>,
     ) -> Result<Option<(Order, Option<Answer>)>, sqlx::Error> {
+        static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+            let moved = "EXISTS (SELECT 1 FROM moved)";
+            let outboxed = Outgoing::cte("outboxed", 18, moved);
+            format!(
+                "WITH moved AS ( \
+                     UPDATE orders SET saga_step = $3, status = $4, reservation_id = $5, \
+                         payment_id = $6, failure_reason = $7, payment_token = $8, attempts = $9, \
+                         next_attempt_at = CASE WHEN $10::float8 IS NULL THEN next_attempt_at \
+                             ELSE now() + make_interval(secs => $10) END, \
+                         lease_until = '-infinity', \
+                         updated_at = $17 \
+                     WHERE id = $1 AND saga_step = $2 RETURNING id), \
+                 history AS ( \
+                     INSERT INTO order_status_history (order_id, status, at) \
+                     SELECT $1, * FROM unnest($11::text[], $12::timestamptz[]) WHERE {moved}), \
+                 completed AS ( \
+                     UPDATE idempotency_keys SET status = $15, body = $16, completed_at = now() \
+                     WHERE scope = $13 AND key = $14 AND $15::int2 IS NOT NULL AND {moved}), \
+                 {outboxed} \
+                 SELECT id FROM moved"
+            )
+        });
         let row = &run.row;
-        let mut tx = self.pool.begin().await?;
         let (statuses, times): (Vec<&str>, Vec<DateTime<Utc>>) =
             run.history.iter().map(|(s, at)| (s.as_str(), *at)).unzip();
-        let updated_at: Option<DateTime<Utc>> = sqlx::query_scalar(
-            "WITH moved AS ( \
-                 UPDATE orders SET saga_step = $3, status = $4, reservation_id = $5, \
-                     payment_id = $6, failure_reason = $7, payment_token = $8, attempts = $9, \
-                     next_attempt_at = CASE WHEN $10::float8 IS NULL THEN next_attempt_at \
-                         ELSE now() + make_interval(secs => $10) END, \
-                     lease_until = '-infinity', \
-                     updated_at = CASE WHEN saga_step = $3 THEN updated_at ELSE now() END \
-                 WHERE id = $1 AND saga_step = $2 RETURNING updated_at), \
-             history AS ( \
-                 INSERT INTO order_status_history (order_id, status, at) \
-                 SELECT $1, * FROM unnest($11::text[], $12::timestamptz[]) \
-                 WHERE EXISTS (SELECT 1 FROM moved)) \
-             SELECT updated_at FROM moved",
-        )
-        .bind(row.id)
-        .bind(&run.recorded_step)
-        .bind(&row.saga_step)
-        .bind(&row.status)
-        .bind(row.reservation_id)
-        .bind(row.payment_id)
-        .bind(&row.failure_reason)
-        .bind(&row.payment_token)
-        .bind(row.attempts)
-        .bind(backoff.map(|s| s as f64))
-        .bind(&statuses)
-        .bind(&times)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(updated_at) = updated_at else {
-            tx.rollback().await?;
-            return Ok(None);
-        };
+        let mut events = Outgoing::default();
         for emit in &run.emits {
             match emit {
                 Emit::Cancelled(event) => {
-                    store::emit(&mut tx, &row.region, row.id, 2, event.clone()).await?;
+                    store::push(&mut events, &row.region, row.id, 2, event.clone())?;
                 }
                 Emit::Confirmed(event) => {
-                    store::emit(&mut tx, &row.region, row.id, 3, event.clone()).await?;
+                    store::push(&mut events, &row.region, row.id, 3, event.clone())?;
                 }
             }
         }
+        // The order as this checkpoint leaves it, and the answer that follows from it. The
+        // time is taken here (to the database's microseconds) so that the answer shows it.
         let mut recorded = row.clone();
-        recorded.updated_at = updated_at;
+        if row.saga_step != run.recorded_step {
+            recorded.updated_at = Utc::now().trunc_subsecs(6);
+        }
+        let answer = completion.and_then(|completion| {
+            (completion.respond)(&recorded.clone().into_order(run.items.clone()))
+                .map(|answer| (completion, answer))
+        });
+        let query = sqlx::query_as(AssertSqlSafe(STATEMENT.as_str()))
+            .bind(row.id)
+            .bind(&run.recorded_step)
+            .bind(&row.saga_step)
+            .bind(&row.status)
+            .bind(row.reservation_id)
+            .bind(row.payment_id)
+            .bind(&row.failure_reason)
+            .bind(&row.payment_token)
+            .bind(row.attempts)
+            .bind(backoff.map(|s| s as f64))
+            .bind(&statuses)
+            .bind(&times)
+            .bind(answer.as_ref().map(|(c, _)| c.scope))
+            .bind(answer.as_ref().map(|(c, _)| c.key))
+            .bind(
+                answer
+                    .as_ref()
+                    .map(|(_, (status, _))| status.as_u16() as i16),
+            )
+            .bind(answer.as_ref().map(|(_, (_, body))| body.as_slice()))
+            .bind(recorded.updated_at);
+        let wakes = !events.is_empty();
+        let moved: Option<(Uuid,)> = events.bind(query).fetch_optional(&self.pool).await?;
+        if moved.is_none() {
+            return Ok(None);
+        }
+        if wakes {
+            outbox::wake(crate::SCHEMA);
+        }
         let order = recorded.into_order(run.items.clone());
-        let completed = match completion {
-            Some(completion) => match (completion.respond)(&order) {
-                Some((status, body)) => {
-                    idempotency::complete(&mut tx, completion.scope, completion.key, status, &body)
-                        .await?;
-                    Some((status, body))
-                }
-                None => None,
-            },
-            None => None,
-        };
-        tx.commit().await?;
-        Ok(Some((order, completed)))
+        Ok(Some((order, answer.map(|(_, answer)| answer))))
     }
 
     async fn step(&self, run: &mut Run) -> Step {

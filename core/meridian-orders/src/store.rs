@@ -1,10 +1,15 @@
 //! The orders' SQL, as plain functions over a connection.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Utc};
 use meridian_jetstream::{Envelope, Event, events::orders::OrderLine};
-use meridian_platform::{money::Money, outbox};
+use meridian_platform::{
+    money::Money,
+    outbox::{self, Outgoing},
+};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{AssertSqlSafe, PgConnection};
 use uuid::Uuid;
 
 use crate::SCHEMA;
@@ -129,51 +134,59 @@ pub struct NewOrder {
     pub items: Vec<ItemRow>,
 }
 
-/// Inserts a new order with its items and first status, leased for `lease_s` seconds to the
-/// caller that drives it; one statement.
+/// Inserts a new order with its items, first status and `events`, leased for `lease_s`
+/// seconds to the caller that drives it: one statement, committed on its own (the connection
+/// must not be in a transaction: the relay is woken when it returns).
 pub async fn insert(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     order: &NewOrder,
     lease_s: i64,
+    events: Outgoing,
 ) -> Result<OrderRow, sqlx::Error> {
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        let outboxed = Outgoing::cte("outboxed", 17, "true");
+        // The request that places the order drives its saga; the resumer steps in only if
+        // that request dies, so it looks at the order only a while later.
+        format!(
+            "WITH placed AS ( \
+                 INSERT INTO orders (id, user_id, status, saga_step, region, currency, subtotal, \
+                     total, shipping_address, payment_token, idempotency_key, next_attempt_at, \
+                     lease_until) \
+                 VALUES ($1, $2, 'pending', 'reserve', $3, $4, $5, $5, $6, $7, $8, \
+                     now() + interval '10 seconds', now() + make_interval(secs => $9)) \
+                 RETURNING *), \
+             items AS ( \
+                 INSERT INTO order_items (order_id, product_id, seller_id, sku, name, quantity, \
+                     unit_price, line_total) \
+                 SELECT $1, * FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::text[], \
+                     $14::int[], $15::bigint[], $16::bigint[])), \
+             history AS (INSERT INTO order_status_history (order_id, status) VALUES ($1, 'pending')), \
+             {outboxed} \
+             SELECT * FROM placed"
+        )
+    });
     let subtotal: i64 = order.items.iter().map(|i| i.line_total).sum();
     let items = &order.items;
-    sqlx::query_as(
-        // The request that places the order drives its saga; the resumer steps in only if that
-        // request dies, so it looks at the order only a while later.
-        "WITH placed AS ( \
-             INSERT INTO orders (id, user_id, status, saga_step, region, currency, subtotal, \
-                 total, shipping_address, payment_token, idempotency_key, next_attempt_at, \
-                 lease_until) \
-             VALUES ($1, $2, 'pending', 'reserve', $3, $4, $5, $5, $6, $7, $8, \
-                 now() + interval '10 seconds', now() + make_interval(secs => $9)) \
-             RETURNING *), \
-         items AS ( \
-             INSERT INTO order_items (order_id, product_id, seller_id, sku, name, quantity, \
-                 unit_price, line_total) \
-             SELECT $1, * FROM unnest($10::uuid[], $11::uuid[], $12::text[], $13::text[], \
-                 $14::int[], $15::bigint[], $16::bigint[])), \
-         history AS (INSERT INTO order_status_history (order_id, status) VALUES ($1, 'pending')) \
-         SELECT * FROM placed",
-    )
-    .bind(order.id)
-    .bind(order.user_id)
-    .bind(&order.region)
-    .bind(&order.currency)
-    .bind(subtotal)
-    .bind(sqlx::types::Json(&order.shipping_address))
-    .bind(&order.payment_token)
-    .bind(&order.idempotency_key)
-    .bind(lease_s as f64)
-    .bind(items.iter().map(|i| i.product_id).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.seller_id).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.sku.as_str()).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.name.as_str()).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.unit_price).collect::<Vec<_>>())
-    .bind(items.iter().map(|i| i.line_total).collect::<Vec<_>>())
-    .fetch_one(&mut *tx)
-    .await
+    let query = sqlx::query_as(AssertSqlSafe(STATEMENT.as_str()))
+        .bind(order.id)
+        .bind(order.user_id)
+        .bind(&order.region)
+        .bind(&order.currency)
+        .bind(subtotal)
+        .bind(sqlx::types::Json(&order.shipping_address))
+        .bind(&order.payment_token)
+        .bind(&order.idempotency_key)
+        .bind(lease_s as f64)
+        .bind(items.iter().map(|i| i.product_id).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.seller_id).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.sku.clone()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.name.clone()).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.quantity).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.unit_price).collect::<Vec<_>>())
+        .bind(items.iter().map(|i| i.line_total).collect::<Vec<_>>());
+    let row = events.bind(query).fetch_one(&mut *conn).await?;
+    outbox::wake(SCHEMA);
+    Ok(row)
 }
 
 pub async fn record_status(
@@ -187,6 +200,19 @@ pub async fn record_status(
         .execute(tx)
         .await?;
     Ok(())
+}
+
+/// `event` of order `order_id` at `version`, for a statement that carries its events.
+pub fn push<E: Event>(
+    events: &mut Outgoing,
+    region: &str,
+    order_id: Uuid,
+    version: i64,
+    event: E,
+) -> Result<(), sqlx::Error> {
+    events
+        .push(Envelope::new(region, order_id, version, event))
+        .map(drop)
 }
 
 pub async fn emit<E: Event>(

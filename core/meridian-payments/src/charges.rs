@@ -11,18 +11,18 @@
 //! Invariant: an unknown outcome is never recorded as a failure; the payment stays `pending`
 //! until a retry under the same key learns the outcome from the provider.
 
-use std::time::Duration;
+use std::{sync::LazyLock, time::Duration};
 
 use meridian_jetstream::{
     Envelope,
     events::payments::{PaymentFailedV1, PaymentSucceededV1},
 };
-use meridian_platform::outbox;
-use sqlx::{PgConnection, PgPool};
+use meridian_platform::outbox::Outgoing;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    PaymentsState, SCHEMA,
+    PaymentsState,
     domain::Charge,
     provider::{ChargeAttempt, ChargeOutcome, Provider, ProviderResult},
     store::{self, NewPayment, Payment, Status, Table},
@@ -169,14 +169,29 @@ pub async fn run(
     }
 }
 
-/// Records the provider's outcome and enqueues its event, in the caller's transaction.
-/// Settling a payment that already left `pending` changes nothing and returns it.
+/// Records the provider's outcome with its event: one statement, in the caller's transaction
+/// if one is open; once that committed, the caller wakes the relay (`outbox::wake`). Settling
+/// a payment that already left `pending` changes nothing and returns it.
 pub async fn settle(
-    tx: &mut PgConnection,
+    conn: &mut PgConnection,
     region: &str,
-    payment_id: Uuid,
+    pending: &Payment,
     outcome: &ChargeOutcome,
 ) -> Result<Payment, sqlx::Error> {
+    static STATEMENT: LazyLock<String> = LazyLock::new(|| {
+        let settled = "EXISTS (SELECT 1 FROM settled)";
+        let outboxed = Outgoing::cte("outboxed", 4, settled);
+        format!(
+            "WITH settled AS ( \
+                 UPDATE payments SET \
+                     status = CASE WHEN $2::text IS NULL THEN 'succeeded' ELSE 'failed' END, \
+                     failure_reason = $2, provider_ref = $3, version = version + 1, \
+                     attempt_expires_at = NULL, updated_at = now() \
+                 WHERE id = $1 AND status = 'pending' RETURNING *), \
+             {outboxed} \
+             SELECT * FROM settled"
+        )
+    });
     let (failure_reason, provider_ref) = match outcome {
         ChargeOutcome::Succeeded { provider_ref } => (None, Some(provider_ref.as_str())),
         ChargeOutcome::Declined {
@@ -184,35 +199,45 @@ pub async fn settle(
             provider_ref,
         } => (Some(reason.as_str()), provider_ref.as_deref()),
     };
-    let Some(payment) = store::settle_payment(tx, payment_id, failure_reason, provider_ref).await?
-    else {
-        return store::payment(tx, payment_id, false)
-            .await?
-            .ok_or(sqlx::Error::RowNotFound);
+    // The event of the version this settlement makes.
+    let id = pending.id;
+    let version = pending.version + 1;
+    let mut events = Outgoing::default();
+    match failure_reason {
+        None => events.push(Envelope::new(
+            region,
+            id,
+            version,
+            PaymentSucceededV1 {
+                payment_id: id,
+                order_id: pending.order_id,
+                amount: pending.amount,
+                currency: pending.currency.clone(),
+                provider: pending.provider.clone(),
+            },
+        ))?,
+        Some(reason) => events.push(Envelope::new(
+            region,
+            id,
+            version,
+            PaymentFailedV1 {
+                payment_id: id,
+                order_id: pending.order_id,
+                amount: pending.amount,
+                currency: pending.currency.clone(),
+                reason: reason.to_owned(),
+            },
+        ))?,
     };
-    let id = payment.id;
-    let version = payment.version;
-    match &payment.failure_reason {
-        None => {
-            let event = PaymentSucceededV1 {
-                payment_id: id,
-                order_id: payment.order_id,
-                amount: payment.amount,
-                currency: payment.currency.clone(),
-                provider: payment.provider.clone(),
-            };
-            outbox::enqueue(tx, SCHEMA, Envelope::new(region, id, version, event)).await?;
-        }
-        Some(reason) => {
-            let event = PaymentFailedV1 {
-                payment_id: id,
-                order_id: payment.order_id,
-                amount: payment.amount,
-                currency: payment.currency.clone(),
-                reason: reason.clone(),
-            };
-            outbox::enqueue(tx, SCHEMA, Envelope::new(region, id, version, event)).await?;
-        }
+    let query = sqlx::query_as(AssertSqlSafe(STATEMENT.as_str()))
+        .bind(id)
+        .bind(failure_reason)
+        .bind(provider_ref);
+    let settled: Option<Payment> = events.bind(query).fetch_optional(&mut *conn).await?;
+    match settled {
+        Some(payment) => Ok(payment),
+        None => store::payment(conn, id, false)
+            .await?
+            .ok_or(sqlx::Error::RowNotFound),
     }
-    Ok(payment)
 }

@@ -70,11 +70,11 @@ pub async fn charge(
         match charged {
             Ok(Charged::Settle { payment, outcome }) => {
                 let settled = async {
-                    let mut tx = state.pool.begin().await?;
-                    let payment =
-                        charges::settle(&mut tx, &state.region, payment.id, &outcome).await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(payment)
+                    let mut conn = state.pool.acquire().await?;
+                    let settled =
+                        charges::settle(&mut conn, &state.region, &payment, &outcome).await?;
+                    meridian_platform::outbox::wake(crate::SCHEMA);
+                    Ok::<_, sqlx::Error>(settled)
                 };
                 return Ok(match settled.await {
                     Ok(payment) => charge_answer(&payment),

@@ -84,26 +84,26 @@ pub fn fingerprint(body: &serde_json::Value) -> Vec<u8> {
 
 /// What a claim found.
 pub enum Claim {
-    /// The key is ours: do the work, then [`complete`] it.
-    Proceed,
+    /// The key is ours: do the work, then [`complete`] it. `first` when nobody held the key
+    /// before (so nothing was done under it yet); otherwise this takes over the claim of a
+    /// request that vanished.
+    Proceed { first: bool },
     /// The key was completed before: answer this.
     Replay(Response),
 }
 
 /// What a claim found, before it is turned into HTTP (internal callers store other payloads).
 pub enum Recorded {
-    Proceed,
+    /// As [`Claim::Proceed`].
+    Proceed { first: bool },
     /// The key was completed with this status and body.
-    Completed {
-        status: i16,
-        body: Vec<u8>,
-    },
+    Completed { status: i16, body: Vec<u8> },
 }
 
 /// Claims `key` in `scope` for a request with `fingerprint`.
 pub async fn claim(pool: &PgPool, scope: &str, key: &str, fingerprint: &[u8]) -> ApiResult<Claim> {
     Ok(match claim_recorded(pool, scope, key, fingerprint).await? {
-        Recorded::Proceed => Claim::Proceed,
+        Recorded::Proceed { first } => Claim::Proceed { first },
         Recorded::Completed { status, body } => Claim::Replay(replay(status, body)),
     })
 }
@@ -115,21 +115,23 @@ pub async fn claim_recorded(
     key: &str,
     fingerprint: &[u8],
 ) -> ApiResult<Recorded> {
-    let claimed = sqlx::query(
+    // `xmax = 0` tells an inserted row from a taken-over one.
+    let claimed: Option<bool> = sqlx::query_scalar(
         "INSERT INTO idempotency_keys (scope, key, fingerprint) VALUES ($1, $2, $3) \
          ON CONFLICT (scope, key) DO UPDATE SET claimed_at = now() \
          WHERE idempotency_keys.status IS NULL \
            AND idempotency_keys.fingerprint = EXCLUDED.fingerprint \
-           AND idempotency_keys.claimed_at < now() - make_interval(secs => $4)",
+           AND idempotency_keys.claimed_at < now() - make_interval(secs => $4) \
+         RETURNING xmax = 0",
     )
     .bind(scope)
     .bind(key)
     .bind(fingerprint)
     .bind(LEASE_S as f64)
-    .execute(pool)
+    .fetch_optional(pool)
     .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(Recorded::Proceed);
+    if let Some(first) = claimed {
+        return Ok(Recorded::Proceed { first });
     }
     let mut conn = pool.acquire().await?;
     recorded_before(&mut conn, scope, key, fingerprint).await
@@ -169,6 +171,19 @@ pub async fn record_in(
     if recorded.rows_affected() == 1 {
         return Ok(None);
     }
+    recorded_before(conn, scope, key, fingerprint)
+        .await
+        .map(Some)
+}
+
+/// What is recorded under `key` (a request with another fingerprint is a 422; a key claimed
+/// but not completed a 409).
+pub async fn recorded(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    fingerprint: &[u8],
+) -> ApiResult<Option<Recorded>> {
     recorded_before(conn, scope, key, fingerprint)
         .await
         .map(Some)
@@ -258,7 +273,10 @@ pub async fn complete(
 /// Gives a claim up after a failure that the client may retry (a dependency was down).
 pub async fn abandon(pool: &PgPool, scope: &str, key: &str) {
     let released = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL",
+        // The row stays, its claim expired: a retry with the same body takes it over (and
+        // knows that work may have been done under the key), another body is a 422.
+        "UPDATE idempotency_keys SET claimed_at = '-infinity' \
+         WHERE scope = $1 AND key = $2 AND status IS NULL",
     )
     .bind(scope)
     .bind(key)

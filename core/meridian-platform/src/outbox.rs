@@ -9,13 +9,20 @@
 //! every row reaches the stream exactly once.
 //!
 //! Cost: one round trip per batch. The marks of a batch ride on the statement that claims the
-//! next one; when no next batch comes, they are written alone after [`MARK_WITHIN`].
+//! next one; when no next batch comes, they are written alone after [`MARK_WITHIN`]. A woken
+//! relay gathers commits for [`GATHER`] first, so a busy service pays one round per batch,
+//! not one per event.
 
-use std::time::Duration;
+use std::{
+    collections::HashMap,
+    sync::{Arc, LazyLock, Mutex},
+    time::Duration,
+};
 
 use async_nats::{HeaderMap, jetstream};
 use meridian_jetstream::{Envelope, Event, Naming, RawEnvelope};
 use sqlx::{PgConnection, PgPool, postgres::PgListener};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -58,11 +65,82 @@ pub async fn enqueue<E: Event>(
     Ok(raw.id)
 }
 
+/// Events that ride in the statement of the change they describe, so that the change, its
+/// events and its commit cost one round trip instead of a transaction of several. The
+/// statement includes [`Outgoing::cte`] as one of its `WITH` queries and binds
+/// [`Outgoing::bind`] at the placeholders it named; once the statement (or the transaction it
+/// ran in) committed, the caller [`wake`]s the relay.
+#[derive(Default)]
+pub struct Outgoing {
+    ids: Vec<Uuid>,
+    types: Vec<String>,
+    envelopes: Vec<String>,
+}
+
+impl Outgoing {
+    pub fn push<E: Event>(&mut self, event: Envelope<E>) -> Result<Uuid, sqlx::Error> {
+        let raw = event
+            .into_raw()
+            .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        let envelope = serde_json::to_string(&raw).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        self.ids.push(raw.id);
+        self.types.push(raw.event_type);
+        self.envelopes.push(envelope);
+        Ok(raw.id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The `WITH` query `name AS (...)` that inserts the events when `condition` (an SQL
+    /// boolean, e.g. `EXISTS (SELECT 1 FROM moved)`) holds, reading placeholders `$first`
+    /// to `$first + 2`.
+    pub fn cte(name: &str, first: usize, condition: &str) -> String {
+        let (ids, types, envelopes) = (first, first + 1, first + 2);
+        format!(
+            "{name} AS (INSERT INTO outbox (id, event_type, envelope) \
+             SELECT e.id, e.event_type, e.envelope::jsonb \
+             FROM unnest(${ids}::uuid[], ${types}::text[], ${envelopes}::text[]) \
+                 AS e(id, event_type, envelope) WHERE {condition})"
+        )
+    }
+
+    /// Binds the events at the placeholders [`Outgoing::cte`] named.
+    pub fn bind<'q, O>(
+        self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query.bind(self.ids).bind(self.types).bind(self.envelopes)
+    }
+}
+
+/// The in-process wake-up of the relays of `schema`.
+fn waker(schema: &str) -> Arc<Notify> {
+    static WAKERS: LazyLock<Mutex<HashMap<String, Arc<Notify>>>> = LazyLock::new(Mutex::default);
+    let mut wakers = WAKERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    wakers.entry(schema.to_owned()).or_default().clone()
+}
+
+/// Wakes this process's relay of `schema` after a commit that wrote outbox rows without a
+/// `NOTIFY` (the rows of [`Outgoing`]): cheaper than `NOTIFY`, which signals every listening
+/// backend and serializes the commits that carry it. The relays of other replicas need no
+/// waking: any relay publishes any row, and each polls every second regardless.
+pub fn wake(schema: &str) {
+    waker(schema).notify_one();
+}
+
 /// How long a relay owns the rows it claimed: longer than a batch takes to publish. Should a
 /// batch take longer, another relay publishes it again, and JetStream drops the duplicates.
 pub const CLAIM_S: i64 = 3;
 /// How long acknowledged rows may wait for their mark when no new rows come.
 const MARK_WITHIN: Duration = Duration::from_millis(100);
+/// How long a woken relay waits for more commits before its round: under load one round
+/// then publishes the events of many transactions instead of one each, for a few
+/// milliseconds more between a commit and its event.
+const GATHER: Duration = Duration::from_millis(5);
 
 /// Publishes one service's outbox to JetStream.
 #[derive(Clone)]
@@ -83,7 +161,8 @@ struct Row {
 }
 
 impl Relay {
-    /// Relays until `shutdown` fires: after each commit (NOTIFY), and every second regardless,
+    /// Relays until `shutdown` fires: after each commit (`NOTIFY`, or [`wake`] from this
+    /// process), and every second regardless,
     /// so a lost notification or a failed publish only delays an event.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut listener = match PgListener::connect_with(&self.pool).await {
@@ -110,6 +189,7 @@ impl Relay {
                 None
             }
         };
+        let waker = waker(&self.schema);
         // Acknowledged by JetStream, not yet marked.
         let mut acknowledged: Vec<Uuid> = Vec::new();
         loop {
@@ -143,11 +223,24 @@ impl Relay {
                 MARK_WITHIN
             };
             let wake = async {
-                match listener.as_mut() {
-                    Some(listener) => {
-                        let _ = tokio::time::timeout(pause, listener.recv()).await;
+                let woken = match listener.as_mut() {
+                    Some(listener) => tokio::select! {
+                        notified = tokio::time::timeout(pause, listener.recv()) => {
+                            matches!(notified, Ok(Ok(_)))
+                        }
+                        () = waker.notified() => true,
+                    },
+                    None => tokio::time::timeout(pause, waker.notified()).await.is_ok(),
+                };
+                if woken {
+                    // Let the commits of the next few milliseconds join this round, and let
+                    // their wake-ups go: the round finds their rows.
+                    tokio::time::sleep(GATHER).await;
+                    if let Some(listener) = listener.as_mut() {
+                        while listener.next_buffered().is_some() {}
                     }
-                    None => tokio::time::sleep(pause).await,
+                    // `notify_one` stores at most one permit: take it, if one came meanwhile.
+                    let _ = tokio::time::timeout(Duration::ZERO, waker.notified()).await;
                 }
             };
             tokio::select! {

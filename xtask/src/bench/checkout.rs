@@ -201,11 +201,12 @@ fn print_results(seconds: u64, checkout: &Checkout, pgbench_tps: f64) {
     );
     let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!(
-        "  bound: CPU: k6, the core, Postgres and NATS share {cores} cores. An order is ~36 \
-         Postgres round trips in 5 transactions of 4 services and ~7 NATS request/replies, \
-         where a pgbench transaction is 7 round trips and one commit; on a VM most of that CPU \
-         is the kernel's loopback send/wake path, per message (PRODUCTS=32 spreads the buyers \
-         over 32 stock rows to rule out the hot row)"
+        "  bound: CPU: k6, the core, Postgres and NATS share {cores} cores. An order is 2 HTTP \
+         requests, 8 NATS request/replies, 4 JetStream events and 11 Postgres statements, 7 of \
+         them writes that commit (and flush) on their own, where a pgbench transaction is 7 \
+         statements and one commit; each statement is a separate wake-up of a Postgres \
+         backend, and on a VM most of that CPU is the kernel's loopback send/wake path, per \
+         message (PRODUCTS=32 spreads the buyers over 32 stock rows to rule out the hot row)"
     );
 }
 

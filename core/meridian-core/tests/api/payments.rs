@@ -721,7 +721,7 @@ mod stripe_provider {
             panic!("the retry finds the charge");
         };
         let mut tx = pool.begin().await.expect("tx");
-        let payment = charges::settle(&mut tx, "local", payment.id, &outcome)
+        let payment = charges::settle(&mut tx, "local", &payment, &outcome)
             .await
             .expect("settle");
         tx.commit().await.expect("commit");

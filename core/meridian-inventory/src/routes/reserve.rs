@@ -140,5 +140,6 @@ pub async fn reserve(
         };
     idempotency::complete(&mut tx, &scope, &key, status, &bytes).await?;
     tx.commit().await?;
+    meridian_platform::outbox::wake(crate::SCHEMA);
     Ok(idempotency::respond(status, bytes))
 }

@@ -61,37 +61,41 @@ async fn new_order(
         user_id: caller.user_id.to_string(),
         address_id: request.shipping_address_id.to_string(),
     };
-    let address = rpc::call::<GetAddress>(&state.nats, &state.naming, &address_request, timeout)
-        .await
-        .map_err(|e| unavailable("users service", e))?
-        .ok_or_else(|| ApiError::field("shipping_address_id", "not one of your addresses"))?;
     let cart_request = GetCartRequest {
         user_id: caller.user_id.to_string(),
     };
-    let cart = rpc::call::<GetCart>(&state.nats, &state.naming, &cart_request, timeout)
-        .await
-        .map_err(|e| unavailable("cart service", e))?;
+    // The address and the cart at once, then every product of the cart at once.
+    let (address, cart) = tokio::join!(
+        rpc::call::<GetAddress>(&state.nats, &state.naming, &address_request, timeout),
+        rpc::call::<GetCart>(&state.nats, &state.naming, &cart_request, timeout),
+    );
+    let address = address
+        .map_err(|e| unavailable("users service", e))?
+        .ok_or_else(|| ApiError::field("shipping_address_id", "not one of your addresses"))?;
+    let cart = cart.map_err(|e| unavailable("cart service", e))?;
     if cart.lines.is_empty() {
         return Err(ApiError::field("cart", "the cart is empty"));
     }
-    let mut items = Vec::with_capacity(cart.lines.len());
-    let mut currency: Option<String> = None;
-    let mut changed = Vec::new();
-    for line in &cart.lines {
+    let summaries = futures::future::join_all(cart.lines.iter().map(|line| async {
         let summary_request = ProductSummaryRequest {
             product_id: line.product_id.clone(),
         };
-        let product =
-            rpc::call::<GetProductSummary>(&state.nats, &state.naming, &summary_request, timeout)
-                .await
-                .map_err(|e| unavailable("catalog", e))?
-                .filter(|p| p.status == "active")
-                .ok_or_else(|| {
-                    ApiError::field(
-                        "cart",
-                        format!("product {} is no longer for sale", line.product_id),
-                    )
-                })?;
+        rpc::call::<GetProductSummary>(&state.nats, &state.naming, &summary_request, timeout).await
+    }))
+    .await;
+    let mut items = Vec::with_capacity(cart.lines.len());
+    let mut currency: Option<String> = None;
+    let mut changed = Vec::new();
+    for (line, summary) in cart.lines.iter().zip(summaries) {
+        let product = summary
+            .map_err(|e| unavailable("catalog", e))?
+            .filter(|p| p.status == "active")
+            .ok_or_else(|| {
+                ApiError::field(
+                    "cart",
+                    format!("product {} is no longer for sale", line.product_id),
+                )
+            })?;
         if product.price_amount != line.unit_price_amount
             || product.price_currency != line.unit_price_currency
         {
@@ -230,17 +234,16 @@ pub async fn place_order(
         ));
     };
     let scope = format!("{}:orders", caller.user_id);
-    if let Claim::Replay(response) =
-        idempotency::claim(&state.pool, &scope, &key, &fingerprint).await?
-    {
-        return Ok(response);
-    }
+    let first = match idempotency::claim(&state.pool, &scope, &key, &fingerprint).await? {
+        Claim::Replay(response) => return Ok(response),
+        Claim::Proceed { first } => first,
+    };
     let completion = Completion {
         scope: &scope,
         key: &key,
         respond: final_response,
     };
-    match checkout(&state, &caller, &request, &completion).await {
+    match checkout(&state, &caller, &request, &completion, first).await {
         Ok(Some((status, bytes))) => Ok(idempotency::respond(status, bytes)),
         Ok(None) => {
             // The saga waits on a dependency; it goes on in the background, and a retry with
@@ -266,16 +269,21 @@ pub async fn place_order(
 }
 
 /// Creates the order (unless this key already did) and drives its saga; the final response,
-/// recorded under the key, or `None` if the saga did not end in time.
+/// recorded under the key, or `None` if the saga did not end in time. `first`: the key was
+/// claimed for the first time, so no order has it yet.
 async fn checkout(
     state: &OrdersState,
     caller: &Caller,
     request: &PlaceOrderRequest,
     completion: &Completion<'_>,
+    first: bool,
 ) -> ApiResult<Option<(StatusCode, Vec<u8>)>> {
-    let mut conn = state.pool.acquire().await?;
-    let existing = store::by_key(&mut conn, caller.user_id, completion.key).await?;
-    drop(conn);
+    let existing = if first {
+        None
+    } else {
+        let mut conn = state.pool.acquire().await?;
+        store::by_key(&mut conn, caller.user_id, completion.key).await?
+    };
     let mut drove = match existing {
         Some(id) => state.saga.drive(id, Some(completion)).await?,
         None => {

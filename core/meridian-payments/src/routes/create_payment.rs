@@ -80,7 +80,7 @@ async fn charge_and_record(
     let mut tx = state.pool.begin().await?;
     let (status, bytes) = match charged {
         Charged::Settle { payment, outcome } => {
-            let payment = charges::settle(&mut tx, &state.region, payment.id, &outcome).await?;
+            let payment = charges::settle(&mut tx, &state.region, &payment, &outcome).await?;
             payment_response(&payment)?
         }
         Charged::Recorded(payment) => payment_response(&payment)?,
@@ -98,5 +98,6 @@ async fn charge_and_record(
     };
     idempotency::complete(&mut tx, scope, key, status, &bytes).await?;
     tx.commit().await?;
+    meridian_platform::outbox::wake(crate::SCHEMA);
     Ok((status, bytes))
 }
