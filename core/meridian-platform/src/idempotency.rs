@@ -273,13 +273,14 @@ pub async fn complete(
 /// Gives a claim up after a failure that the client may retry (a dependency was down).
 pub async fn abandon(pool: &PgPool, scope: &str, key: &str) {
     let released = sqlx::query(
-        // The row stays, its claim expired: a retry with the same body takes it over (and
-        // knows that work may have been done under the key), another body is a 422.
-        "UPDATE idempotency_keys SET claimed_at = '-infinity' \
+        // The row stays, its claim expired as of now: a retry with the same body takes it
+        // over (and knows that work may have been done under the key), another body is a 422.
+        "UPDATE idempotency_keys SET claimed_at = now() - make_interval(secs => $3) \
          WHERE scope = $1 AND key = $2 AND status IS NULL",
     )
     .bind(scope)
     .bind(key)
+    .bind(LEASE_S as f64)
     .execute(pool)
     .await;
     if let Err(error) = released {
@@ -287,10 +288,11 @@ pub async fn abandon(pool: &PgPool, scope: &str, key: &str) {
     }
 }
 
-/// Deletes completed keys past their retention.
+/// Deletes completed keys past their retention, and claims given up as long ago.
 pub async fn purge_expired(pool: &PgPool) -> Result<u64, sqlx::Error> {
     let done = sqlx::query(
-        "DELETE FROM idempotency_keys WHERE completed_at < now() - make_interval(hours => $1)",
+        "DELETE FROM idempotency_keys WHERE completed_at < now() - make_interval(hours => $1) \
+         OR (status IS NULL AND claimed_at < now() - make_interval(hours => $1))",
     )
     .bind(RETENTION_HOURS as i32)
     .execute(pool)

@@ -249,6 +249,54 @@ async fn twenty_concurrent_requests_with_one_key_make_one_order() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
 }
 
+/// A key replayed after its record was purged (past its retention) still finds its order:
+/// no second order, no second charge, no second reservation.
+#[tokio::test]
+async fn a_key_replayed_after_its_record_was_purged_finds_its_order() {
+    let app = TestApp::spawn().await;
+    let product = stocked_product(&app, 10, 900).await;
+    let (buyer, address) = buyer_with_cart(&app, &product, 2).await;
+    let (status, first) = place(&app, &buyer, &address, "tok_visa", "purged-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{first}");
+    let orders = app.pool("orders").await;
+    let retention = meridian_platform::idempotency::RETENTION_HOURS as i32 + 1;
+    sqlx::query(
+        "UPDATE idempotency_keys SET completed_at = now() - make_interval(hours => $1) \
+         WHERE key = 'purged-1'",
+    )
+    .bind(retention)
+    .execute(&orders)
+    .await
+    .expect("aged");
+    let purged = meridian_platform::idempotency::purge_expired(&orders)
+        .await
+        .expect("purged");
+    assert_eq!(purged, 1);
+    // The buyer fills the cart again and a client retries the old request.
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/cart/items",
+            Some(&buyer.access_token),
+            Some(json!({"product_id": product, "quantity": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, replay) = place(&app, &buyer, &address, "tok_visa", "purged-1").await;
+    assert_eq!(status, StatusCode::CREATED, "{replay}");
+    assert_eq!(replay["id"], first["id"]);
+    let (_, listed) = app
+        .call(Method::GET, "/orders", Some(&buyer.access_token), None)
+        .await;
+    assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(stock(&app, &product).await, (8, 0));
+    let charges: i64 = sqlx::query_scalar("SELECT count(*) FROM payments")
+        .fetch_one(&app.pool("payments").await)
+        .await
+        .expect("count");
+    assert_eq!(charges, 1);
+}
+
 /// 500 buyers race for 50 units: exactly 50 orders are confirmed and charged, 450 get a clean
 /// 409, and the stock ends at zero, never below. `MERIDIAN_CHECKOUT_ROUNDS` repeats it (the
 /// issue's acceptance run uses 20).

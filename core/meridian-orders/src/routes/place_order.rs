@@ -288,7 +288,19 @@ async fn checkout(
         Some(id) => state.saga.drive(id, Some(completion)).await?,
         None => {
             let order = new_order(state, caller, request, completion.key).await?;
-            state.saga.start(&order, Some(completion)).await?
+            match state.saga.start(&order, Some(completion)).await {
+                // The key's record was purged past its retention, but its order stands: that
+                // order is the answer.
+                Err(sqlx::Error::Database(error)) if error.is_unique_violation() => {
+                    let mut conn = state.pool.acquire().await?;
+                    let id = store::by_key(&mut conn, caller.user_id, completion.key)
+                        .await?
+                        .ok_or_else(|| ApiError::internal("an order's key without its order"))?;
+                    drop(conn);
+                    state.saga.drive(id, Some(completion)).await?
+                }
+                started => started?,
+            }
         }
     };
     let deadline = tokio::time::Instant::now() + WAIT_FOR_SAGA;
