@@ -2,6 +2,8 @@
 
 use std::time::Instant;
 
+use bytes::Bytes;
+
 use std::net::IpAddr;
 
 use crate::phases::RequestId;
@@ -23,6 +25,8 @@ pub struct RequestCtx {
     pub user_id: Option<String>,
     /// The tightest rate-limit decision, reported in `RateLimit-*` headers.
     pub rate_limit: Option<Decision>,
+    /// The request body, once a phase has read it whole (the WAF does).
+    pub body: Option<Bytes>,
 }
 
 impl RequestCtx {
@@ -35,6 +39,7 @@ impl RequestCtx {
             client_ip: None,
             user_id: None,
             rate_limit: None,
+            body: None,
         }
     }
 

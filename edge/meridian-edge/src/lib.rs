@@ -23,6 +23,7 @@
 mod auth;
 mod cache;
 mod context;
+mod forward;
 mod front;
 mod global_limits;
 pub mod logging;

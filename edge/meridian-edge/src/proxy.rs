@@ -10,7 +10,6 @@
 //!   the metrics.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -22,6 +21,7 @@ use pingora_cache::{CacheMeta, CachePhase, RespCacheable};
 
 use crate::cache;
 use crate::context::RequestCtx;
+use crate::forward::{CONNECT_TIMEOUT, Forwarder, READ_WRITE_TIMEOUT};
 use crate::logging::{self, AccessRecord};
 use crate::metrics::Metrics;
 use crate::phases::{self, Outcome, Phases, X_REQUEST_ID};
@@ -29,18 +29,13 @@ use crate::problem::{EdgeProblem, NO_UPSTREAM};
 use crate::reply;
 use crate::upstreams::Upstreams;
 
-/// A core that does not accept a connection within this time is treated as down.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// The longest a core may go silent mid-exchange: above the slowest legitimate answer (a
-/// checkout queues up to 30 s for a slot, then waits up to 8 s for its saga), so a hung core
-/// costs a client a 504, not a connection held forever.
-const READ_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-
 pub struct EdgeProxy {
     phases: Phases,
     /// Whether public GETs go through the response cache.
     cache: bool,
     upstreams: Arc<Upstreams>,
+    /// The edge's own connections to the cores, for every request the cache does not take.
+    forwarder: Forwarder,
     metrics: Metrics,
     /// Named in `X-Region` on the responses the edge writes itself.
     home_region: String,
@@ -53,6 +48,7 @@ impl EdgeProxy {
             cache,
             home_region: upstreams.home().as_str().to_owned(),
             upstreams,
+            forwarder: Forwarder::default(),
             metrics,
         }
     }
@@ -77,6 +73,11 @@ impl EdgeProxy {
     }
 }
 
+/// Whether the request asks to switch protocols (a WebSocket): Pingora's proxy relays those.
+fn is_upgrade(request: &RequestHeader) -> bool {
+    request.headers.contains_key(http::header::UPGRADE)
+}
+
 #[async_trait]
 impl ProxyHttp for EdgeProxy {
     type CTX = RequestCtx;
@@ -86,14 +87,37 @@ impl ProxyHttp for EdgeProxy {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        match self.phases.run(session, ctx).await {
-            Outcome::Continue if self.cache => self.answer_fresh_hit(session, ctx).await,
-            Outcome::Continue => Ok(false),
-            Outcome::Respond(reply) => {
-                reply::send(session, reply, ctx.request_id(), &self.home_region).await?;
-                Ok(true)
+        let reply = match self.phases.run(session, ctx).await {
+            Outcome::Respond(reply) => reply,
+            Outcome::Continue => {
+                if self.cache && cache::request_cacheable(session.req_header()) {
+                    return self.answer_fresh_hit(session, ctx).await;
+                }
+                if is_upgrade(session.req_header()) {
+                    return Ok(false);
+                }
+                let body = match ctx.body.take() {
+                    Some(body) => body,
+                    // Without the WAF, no phase has read the body.
+                    None => match phases::read_body(session).await {
+                        Ok(body) => body.freeze(),
+                        Err(problem) => {
+                            session.set_keepalive(None);
+                            let reply = reply::Reply::Problem(problem);
+                            reply::send(session, reply, ctx.request_id(), &self.home_region)
+                                .await?;
+                            return Ok(true);
+                        }
+                    },
+                };
+                self.forwarder
+                    .forward(session, ctx, &self.upstreams, body)
+                    .await?;
+                return Ok(true);
             }
-        }
+        };
+        reply::send(session, reply, ctx.request_id(), &self.home_region).await?;
+        Ok(true)
     }
 
     fn request_cache_filter(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Result<()> {

@@ -20,5 +20,7 @@ mod rate_limits;
 mod smuggling;
 #[path = "edge/tls.rs"]
 mod tls;
+#[path = "edge/upstream_connections.rs"]
+mod upstream_connections;
 #[path = "edge/waf.rs"]
 mod waf;

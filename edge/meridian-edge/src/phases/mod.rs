@@ -59,6 +59,7 @@ use rate_limit::RateLimit;
 use request_id::AssignRequestId;
 pub use request_id::{RequestId, X_REQUEST_ID};
 use waf::Inspect;
+pub(crate) use waf::read_body;
 
 /// Whether the request came over TLS.
 pub(crate) fn is_tls(session: &Session) -> bool {

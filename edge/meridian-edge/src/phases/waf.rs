@@ -48,6 +48,7 @@ impl Phase for Inspect {
             body: &body,
         });
         if !verdict.anomalous {
+            ctx.body = Some(body.freeze());
             return Outcome::Continue;
         }
         let blocking = self.waf.mode() == Mode::Block;
@@ -67,13 +68,14 @@ impl Phase for Inspect {
         if blocking {
             Outcome::Respond(Reply::Problem(EdgeProblem::Blocked))
         } else {
+            ctx.body = Some(body.freeze());
             Outcome::Continue
         }
     }
 }
 
 /// Reads the whole request body (none for most GETs), keeping it for the upstream.
-async fn read_body(session: &mut Session) -> Result<BytesMut, EdgeProblem> {
+pub(crate) async fn read_body(session: &mut Session) -> Result<BytesMut, EdgeProblem> {
     let declared = session
         .req_header()
         .headers
