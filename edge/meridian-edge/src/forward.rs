@@ -540,17 +540,32 @@ async fn relay_length(
     rest: &mut BytesMut,
     length: u64,
 ) -> Result<bool> {
+    relay_exactly(session, stream, rest, length, true).await?;
+    Ok(rest.is_empty())
+}
+
+/// Relays the next `length` bytes (the first of them in `rest`); with `last`, the final write
+/// ends the response.
+async fn relay_exactly(
+    session: &mut Session,
+    stream: &mut TcpStream,
+    rest: &mut BytesMut,
+    length: u64,
+    last: bool,
+) -> Result<()> {
     let mut left = length;
     while left > 0 {
         if rest.is_empty() && read_some(stream, rest).await? == 0 {
             return Err(Error::explain(ErrorType::ConnectionClosed, "closed mid-body").into_up());
         }
         let take = usize::try_from(left).map_or(rest.len(), |left| left.min(rest.len()));
-        let chunk = rest.split_to(take).freeze();
-        left -= chunk.len() as u64;
-        session.write_response_body(Some(chunk), left == 0).await?;
+        let data = rest.split_to(take).freeze();
+        left -= data.len() as u64;
+        session
+            .write_response_body(Some(data), last && left == 0)
+            .await?;
     }
-    Ok(rest.is_empty())
+    Ok(())
 }
 
 /// Decodes a chunked body and relays its data (the client gets it re-framed); trailers are
@@ -570,18 +585,7 @@ async fn relay_chunked(
             session.write_response_body(None, true).await?;
             return Ok(rest.is_empty());
         }
-        let mut left = size;
-        while left > 0 {
-            if rest.is_empty() && read_some(stream, rest).await? == 0 {
-                return Err(
-                    Error::explain(ErrorType::ConnectionClosed, "closed mid-chunk").into_up(),
-                );
-            }
-            let take = usize::try_from(left).map_or(rest.len(), |left| left.min(rest.len()));
-            let data = rest.split_to(take).freeze();
-            left -= data.len() as u64;
-            session.write_response_body(Some(data), false).await?;
-        }
+        relay_exactly(session, stream, rest, size, false).await?;
         if !read_line(stream, rest).await?.is_empty() {
             return Err(invalid("chunk data longer than its size"));
         }

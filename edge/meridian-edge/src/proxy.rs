@@ -2,10 +2,12 @@
 //!
 //! - `request_filter` runs the [`Phases`]; a phase's answer ends the request there. A request
 //!   every phase let through that the cache holds fresh is answered there too
-//!   ([`cache::fresh_hit`]); the other cached routes go through Pingora's cache hooks.
-//! - `upstream_peer` takes the next address of the request's [`UpstreamPlan`](crate::upstreams::UpstreamPlan),
-//!   and `fail_to_connect` asks Pingora to retry while the plan has addresses left (the request
-//!   has not reached any core yet, so this is safe for every method).
+//!   ([`cache::fresh_hit`]); the other cached routes go through Pingora's cache hooks. Every
+//!   other request (upgrades aside) is forwarded there by the edge's own [`Forwarder`].
+//! - For the cached routes and upgrades, `upstream_peer` takes the next address of the
+//!   request's [`UpstreamPlan`](crate::upstreams::UpstreamPlan), and `fail_to_connect` asks
+//!   Pingora to retry while the plan has addresses left (the request has not reached any core
+//!   yet, so this is safe for every method).
 //! - `fail_to_proxy` turns any failure into problem+json; `logging` writes the access log and
 //!   the metrics.
 

@@ -9,7 +9,8 @@
 //! `X-Forwarded-Host` is the Host the client asked for. The client address is kept for the rate
 //! limits. `X-Meridian-*` is reserved for what the edge itself asserts (the
 //! caller's identity, once JWT verification lands), so client-sent ones are dropped.
-//! Hop-by-hop headers are stripped by Pingora's default upstream request policy.
+//! Hop-by-hop headers are stripped on the way out (`forward`, or Pingora's upstream request
+//! policy on the cache's path).
 
 use std::net::IpAddr;
 
