@@ -15,6 +15,7 @@ mod normalize;
 mod request;
 pub mod rules;
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -22,7 +23,7 @@ use http::{HeaderMap, Method, header};
 use regex::bytes::{RegexSet, RegexSetBuilder};
 
 pub use config::{Config, Mode};
-use normalize::Views;
+use normalize::{Shape, Views, class};
 use request::{BodyKind, Encoding, Parsed, Value};
 use rules::{Check, Form, RULES, Rule, Targets, ids};
 
@@ -82,7 +83,7 @@ pub struct Waf {
     sql: FormSet,
     /// `text` and `sql` together, for values whose two views are the same (most of them).
     text_and_sql: FormSet,
-    /// Every view's patterns, for bare tokens (all their views are the same).
+    /// Every view's patterns, for bare tokens and other values whose views are all the same.
     token: FormSet,
     cmd: FormSet,
     sqli: Option<usize>,
@@ -513,15 +514,18 @@ impl Scan<'_> {
 
     fn scan_value(&mut self, value: &Value<'_>) {
         let plus_is_space = value.encoding == Encoding::Form;
-        let decoded = match value.encoding {
-            Encoding::Plain => std::borrow::Cow::Borrowed(value.raw.as_ref()),
+        let raw_shape = Shape::of(&value.raw);
+        let (decoded, shape) = match value.encoding {
+            Encoding::Plain => (Cow::Borrowed(value.raw.as_ref()), raw_shape),
             _ => {
-                std::borrow::Cow::Owned(normalize::url_decode_repeatedly(&value.raw, plus_is_space))
+                let decoded = normalize::url_decode_repeatedly(&value.raw, plus_is_space);
+                let shape = Shape::of(&decoded);
+                (Cow::Owned(decoded), shape)
             }
         };
         // What decoding would hide: looked at only where there is something encoded.
         let waf = self.waf;
-        if value.raw.iter().any(|b| *b == b'%' || !b.is_ascii()) {
+        if raw_shape.any(class::PERCENT | class::NON_ASCII) {
             let raw = value.raw.to_ascii_lowercase();
             self.patterns(&waf.raw, &raw, value);
         }
@@ -542,8 +546,9 @@ impl Scan<'_> {
             | Targets::FILES
             | Targets::PATH
             | Targets::USER_AGENT;
-        if !is_token(&decoded) {
-            let views = Views::of_decoded(&decoded);
+        let is_token = decoded.len() <= 256 && shape.all(class::TOKEN);
+        if !is_token {
+            let views = Views::of_shaped(&decoded, shape);
             if views.had_nul && value.targets.intersects(Targets::INPUT) {
                 self.hit(ids::NUL_BYTE, &target_name(value));
             }
@@ -568,25 +573,34 @@ impl Scan<'_> {
                     self.views(&views, value);
                 }
             }
-        } else if let Some(inner) = normalize::base64_text(&decoded) {
+        } else if shape.all(class::BASE64)
+            && let Some(inner) = normalize::base64_text(&decoded)
+        {
             let views = Views::of_decoded(&inner);
             self.views(&views, value);
         }
     }
 
-    fn views(&mut self, views: &Views, value: &Value<'_>) {
+    fn views(&mut self, views: &Views<'_>, value: &Value<'_>) {
         let waf = self.waf;
-        if views.sql == views.text {
-            self.patterns(&waf.text_and_sql, views.text.as_bytes(), value);
-        } else {
-            self.patterns(&waf.text, views.text.as_bytes(), value);
-            self.patterns(&waf.sql, views.sql.as_bytes(), value);
+        let text = views.text.as_bytes();
+        // Most values read the same in two or all three views: one pass for those.
+        match (views.sql_is_text(), views.cmd_is_text()) {
+            (true, true) => self.patterns(&waf.token, text, value),
+            (true, false) => {
+                self.patterns(&waf.text_and_sql, text, value);
+                self.patterns(&waf.cmd, views.cmd(), value);
+            }
+            (false, _) => {
+                self.patterns(&waf.text, text, value);
+                self.patterns(&waf.sql, views.sql(), value);
+                self.patterns(&waf.cmd, views.cmd(), value);
+            }
         }
-        self.patterns(&waf.cmd, views.cmd.as_bytes(), value);
         if let Some(index) = waf.sqli
             && self.wants(index, value)
-            && might_be_sql(&views.text)
-            && libinjectionrs::detect_sqli(views.text.as_bytes()).is_injection()
+            && might_be_sql(&views.text, views.shape)
+            && libinjectionrs::detect_sqli(text).is_injection()
         {
             self.hits
                 .entry(RULES[index].id)
@@ -594,8 +608,9 @@ impl Scan<'_> {
         }
         if let Some(index) = waf.xss
             && self.wants(index, value)
-            && might_be_html(&views.text)
-            && libinjectionrs::detect_xss(views.text.as_bytes()).is_injection()
+            // Markup needs `<`, an attribute injection `=` or a backtick.
+            && views.shape.any(class::MARKUP)
+            && libinjectionrs::detect_xss(text).is_injection()
         {
             self.hits
                 .entry(RULES[index].id)
@@ -662,15 +677,6 @@ impl Scan<'_> {
     }
 }
 
-/// Whether `value` is a bare token (identifier, number, slug, single word): nothing in it can
-/// open a string, comment, tag, path or command.
-fn is_token(value: &[u8]) -> bool {
-    value.len() <= 256
-        && value
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-'))
-}
-
 /// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look
 /// at `text`. An injection needs one of: a comparison, a statement, a `/*` comment anywhere
 /// (a `--` comment follows a quote or a number, below); a
@@ -679,31 +685,35 @@ fn is_token(value: &[u8]) -> bool {
 /// So `men's running shoes` and `john or@var.es` are left to the pattern rules, which read
 /// every value anyway; so is prose (over 48 bytes, under 4% of SQL punctuation), since the
 /// tokenizer's own finds are short values.
-fn might_be_sql(text: &str) -> bool {
+fn might_be_sql(text: &str, shape: Shape) -> bool {
     let bytes = text.trim_ascii().as_bytes();
-    let structural = |b: &u8| matches!(b, b'=' | b'#' | b'<' | b'>');
     let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
-    let candidate = bytes.iter().any(structural)
-        || stacked_statement(bytes)
-        || text.contains("/*")
+    let candidate = shape.any(class::SQL_STRUCTURE)
+        || (shape.any(class::SEMICOLON) && stacked_statement(bytes))
+        || (shape.any(class::SLASH) && text.contains("/*"))
         || bytes
             .first()
             .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'(' | b')' | b'-' | b'@'))
-        || bytes.iter().position(quote).is_some_and(|at| {
-            bytes[at + 1..].iter().any(|b| {
-                !(b.is_ascii_alphanumeric()
-                    || !b.is_ascii()
-                    || matches!(b, b' ' | b'.' | b',' | b'!' | b'?'))
-            })
-        });
+        || (shape.any(class::QUOTE)
+            && bytes.iter().position(quote).is_some_and(|at| {
+                bytes[at + 1..].iter().any(|b| {
+                    !(b.is_ascii_alphanumeric()
+                        || !b.is_ascii()
+                        || matches!(b, b' ' | b'.' | b',' | b'!' | b'?'))
+                })
+            }));
     if !candidate {
         return false;
     }
-    let punctuation = bytes
-        .iter()
-        .filter(|b| structural(b) || quote(b) || matches!(b, b'(' | b')' | b'*' | b'\\'))
-        .count();
-    bytes.len() <= 48 || punctuation * 25 >= bytes.len()
+    bytes.len() <= 48 || {
+        let punctuation = bytes
+            .iter()
+            .filter(|b| {
+                matches!(b, b'=' | b'#' | b'<' | b'>' | b'(' | b')' | b'*' | b'\\') || quote(b)
+            })
+            .count();
+        punctuation * 25 >= bytes.len()
+    }
 }
 
 /// Whether a `;` in `bytes` is followed by the start of an SQL statement (a `;` alone is
@@ -734,12 +744,6 @@ fn stacked_statement(bytes: &[u8]) -> bool {
                 .iter()
                 .any(|s| rest.len() >= s.len() && rest[..s.len()].eq_ignore_ascii_case(s))
         })
-}
-
-/// Whether libinjection's HTML tokenizer should look at `text`: markup needs `<`, and an
-/// attribute injection needs `=` or a backtick.
-fn might_be_html(text: &str) -> bool {
-    text.bytes().any(|b| matches!(b, b'<' | b'=' | b'`'))
 }
 
 /// The CRS name of where `value` came from.

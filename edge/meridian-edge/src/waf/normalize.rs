@@ -14,51 +14,202 @@ use unicode_normalization::UnicodeNormalization;
 /// How many rounds of percent-decoding a value gets (`%25252e` needs three).
 const URL_DECODE_ROUNDS: usize = 3;
 
+/// Kinds of bytes, as bits of a [`Shape`].
+pub mod class {
+    /// ASCII letters, digits, `_` and `-`: what bare tokens are made of.
+    pub const TOKEN: u32 = 1;
+    /// The base64 alphabets (standard and URL-safe), `=` and ASCII whitespace.
+    pub const BASE64: u32 = 1 << 1;
+    pub const PERCENT: u32 = 1 << 2;
+    pub const NON_ASCII: u32 = 1 << 3;
+    pub const AMPERSAND: u32 = 1 << 4;
+    pub const BACKSLASH: u32 = 1 << 5;
+    pub const NUL: u32 = 1 << 6;
+    pub const UPPER: u32 = 1 << 7;
+    /// ASCII whitespace other than the space: tab, line feed, form feed, carriage return.
+    pub const CONTROL_SPACE: u32 = 1 << 8;
+    /// The vertical tab, which a shell skips as whitespace but `is_ascii_whitespace` does not.
+    pub const VERTICAL_TAB: u32 = 1 << 9;
+    /// `=`, `#`, `<`, `>`: comparisons and comments.
+    pub const SQL_STRUCTURE: u32 = 1 << 10;
+    /// `'`, `"` and the backtick.
+    pub const QUOTE: u32 = 1 << 11;
+    pub const SEMICOLON: u32 = 1 << 12;
+    pub const SLASH: u32 = 1 << 13;
+    /// `<`, `=`, the backtick: what markup or an attribute injection needs.
+    pub const MARKUP: u32 = 1 << 14;
+    /// What the shell view rewrites: `\`, `"`, `'`, `^`, `,`, `/`, `(`.
+    pub const SHELL: u32 = 1 << 15;
+}
+
+/// The class bits of each byte.
+static CLASSES: [u32; 256] = {
+    let mut classes = [0; 256];
+    let mut b = 0;
+    while b < 256 {
+        let byte = b as u8;
+        let mut bits = 0;
+        if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-' {
+            bits |= class::TOKEN;
+        }
+        if byte.is_ascii_alphanumeric()
+            || matches!(byte, b'+' | b'/' | b'-' | b'_' | b'=')
+            || byte.is_ascii_whitespace()
+        {
+            bits |= class::BASE64;
+        }
+        if !byte.is_ascii() {
+            bits |= class::NON_ASCII;
+        }
+        if byte.is_ascii_uppercase() {
+            bits |= class::UPPER;
+        }
+        if byte.is_ascii_whitespace() && byte != b' ' {
+            bits |= class::CONTROL_SPACE;
+        }
+        bits |= match byte {
+            b'%' => class::PERCENT,
+            b'&' => class::AMPERSAND,
+            b'\\' => class::BACKSLASH | class::SHELL,
+            0 => class::NUL,
+            0x0b => class::VERTICAL_TAB,
+            b'=' => class::SQL_STRUCTURE | class::MARKUP,
+            b'<' => class::SQL_STRUCTURE | class::MARKUP,
+            b'#' | b'>' => class::SQL_STRUCTURE,
+            b'\'' | b'"' => class::QUOTE | class::SHELL,
+            b'`' => class::QUOTE | class::MARKUP,
+            b';' => class::SEMICOLON,
+            b'/' => class::SLASH | class::SHELL,
+            b'^' | b',' | b'(' => class::SHELL,
+            _ => 0,
+        };
+        classes[b] = bits;
+        b += 1;
+    }
+    classes
+};
+
+/// Which [`class`]es of bytes a text holds, found in one pass, so that each check and
+/// transformation that has nothing to do is skipped without reading the text again.
+#[derive(Clone, Copy, Debug)]
+pub struct Shape {
+    any: u32,
+    all: u32,
+}
+
+impl Shape {
+    pub fn of(bytes: &[u8]) -> Shape {
+        let (mut any, mut all) = (0, u32::MAX);
+        for &b in bytes {
+            let bits = CLASSES[usize::from(b)];
+            any |= bits;
+            all &= bits;
+        }
+        Shape { any, all }
+    }
+
+    /// Whether some byte is of one of `classes`.
+    pub fn any(self, classes: u32) -> bool {
+        self.any & classes != 0
+    }
+
+    /// Whether every byte is of all of `classes` (true of the empty text).
+    pub fn all(self, classes: u32) -> bool {
+        self.all & classes == classes
+    }
+}
+
 /// The forms of one value the rules match against.
-pub struct Views {
+pub struct Views<'v> {
     /// Decoded (percent, entities, JS escapes), NULs removed, NFKC-folded, lowercased. Also
-    /// what the libinjection tokenizers read: they ignore case themselves.
-    pub text: String,
-    /// `text` with SQL comments replaced by a space and whitespace runs compressed.
-    pub sql: String,
-    /// `text` as a shell reads it: quotes, `\` and `^` removed, separators spaced.
-    pub cmd: String,
+    /// what the libinjection tokenizers read: they ignore case themselves. Borrowed from the
+    /// value when none of that changes anything.
+    pub text: Cow<'v, str>,
+    /// The [`Shape`] of `text`.
+    pub shape: Shape,
+    /// `text` with SQL comments replaced by a space and whitespace runs compressed; `None`
+    /// when that is `text`.
+    sql: Option<String>,
+    /// `text` as a shell reads it: quotes, `\` and `^` removed, separators spaced; `None` when
+    /// that is `text`.
+    cmd: Option<Vec<u8>>,
     /// Whether the decoded value contained a NUL byte.
     pub had_nul: bool,
 }
 
-impl Views {
+impl<'v> Views<'v> {
     /// The views of a value already percent-decoded (or never encoded: JSON strings, parts).
-    pub fn of_decoded(value: &[u8]) -> Views {
+    pub fn of_decoded(value: &'v [u8]) -> Views<'v> {
+        Views::of_shaped(value, Shape::of(value))
+    }
+
+    /// [`Views::of_decoded`], for a value whose [`Shape`] is known.
+    pub fn of_shaped(value: &'v [u8], mut shape: Shape) -> Views<'v> {
         // Values that arrive unencoded (JSON strings, multipart parts, headers) may still carry
         // a percent-encoded payload the application decodes itself; encoded ones get more rounds.
-        let value = if value.contains(&b'%') {
-            Cow::Owned(url_decode_repeatedly(value, false))
+        let mut text = if shape.any(class::PERCENT) {
+            let decoded = url_decode_repeatedly(value, false);
+            shape = Shape::of(&decoded);
+            Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
         } else {
-            Cow::Borrowed(value)
+            String::from_utf8_lossy(value)
         };
-        let text = String::from_utf8_lossy(&value);
-        let text = html_entity_decode(&text);
-        let text = js_decode(&text);
-        let had_nul = text.contains('\0');
-        let text = if had_nul {
-            Cow::Owned(text.replace('\0', ""))
+        // Each decoding that changes the text changes its shape, for the next one.
+        if shape.any(class::AMPERSAND)
+            && let Cow::Owned(decoded) = html_entity_decode(&text)
+        {
+            shape = Shape::of(decoded.as_bytes());
+            text = Cow::Owned(decoded);
+        }
+        if shape.any(class::BACKSLASH)
+            && let Cow::Owned(decoded) = js_decode(&text)
+        {
+            shape = Shape::of(decoded.as_bytes());
+            text = Cow::Owned(decoded);
+        }
+        let had_nul = shape.any(class::NUL);
+        if had_nul {
+            text = Cow::Owned(text.replace('\0', ""));
+            shape = Shape::of(text.as_bytes());
+        }
+        if !shape.any(class::NON_ASCII) {
+            if shape.any(class::UPPER) {
+                text.to_mut().make_ascii_lowercase();
+                shape.any &= !class::UPPER;
+            }
         } else {
-            text
-        };
-        let text = if text.is_ascii() {
-            text.to_ascii_lowercase()
-        } else {
-            text.nfkc().collect::<String>().to_lowercase()
-        };
-        let sql = sql_form(&text);
-        let cmd = cmd_form(&text);
+            text = Cow::Owned(text.nfkc().collect::<String>().to_lowercase());
+            shape = Shape::of(text.as_bytes());
+        }
+        let sql = sql_form(&text, shape).filter(|sql| *sql != *text);
+        let cmd = cmd_form(&text, shape).filter(|cmd| *cmd != text.as_bytes());
         Views {
             text,
+            shape,
             sql,
             cmd,
             had_nul,
         }
+    }
+
+    pub fn sql(&self) -> &[u8] {
+        self.sql
+            .as_ref()
+            .map_or(self.text.as_bytes(), String::as_bytes)
+    }
+
+    /// Whether [`Views::sql`] is the text.
+    pub fn sql_is_text(&self) -> bool {
+        self.sql.is_none()
+    }
+
+    pub fn cmd(&self) -> &[u8] {
+        self.cmd.as_deref().unwrap_or(self.text.as_bytes())
+    }
+
+    /// Whether [`Views::cmd`] is the text.
+    pub fn cmd_is_text(&self) -> bool {
+        self.cmd.is_none()
     }
 }
 
@@ -242,15 +393,14 @@ pub fn js_decode(text: &str) -> Cow<'_, str> {
 /// SQL comments (`/* */`) become one space and whitespace runs one space, so
 /// `union/**/select` reads `union select`; MySQL's executable comments (`/*!50000select*/`) keep
 /// their body, since MySQL runs it.
-fn sql_form(text: &str) -> String {
-    // Most values have neither comments nor runs of whitespace: nothing to rewrite.
-    let bytes = text.as_bytes();
-    let rewrites = text.contains("/*")
-        || text.contains("  ")
-        || bytes.iter().any(|b| b.is_ascii_whitespace() && *b != b' ')
-        || !text.is_ascii();
+/// `None` when there is nothing to rewrite.
+fn sql_form(text: &str, shape: Shape) -> Option<String> {
+    // Most values have neither comments nor runs of whitespace.
+    let rewrites = (shape.any(class::SLASH) && text.contains("/*"))
+        || shape.any(class::CONTROL_SPACE | class::NON_ASCII)
+        || text.contains("  ");
     if !rewrites {
-        return text.to_owned();
+        return None;
     }
     fn space(out: &mut String) {
         if !out.ends_with(' ') {
@@ -280,14 +430,21 @@ fn sql_form(text: &str) -> String {
         }
         rest = &rest[c.len_utf8()..];
     }
-    out
+    Some(out)
 }
 
 /// The value as a shell would read a command in it (CRS' `cmdLine`): `c\a"t' /e^tc/pa''sswd`
 /// reads `cat /etc/passwd`; `,` and `;` separate; no space before `/` or `(`.
-fn cmd_form(text: &str) -> String {
-    if text.is_ascii() {
-        return ascii_cmd_form(text.as_bytes());
+/// `None` when the text has nothing a shell would read differently.
+fn cmd_form(text: &str, shape: Shape) -> Option<Vec<u8>> {
+    let rewrites = shape.any(class::SHELL | class::CONTROL_SPACE | class::VERTICAL_TAB)
+        || shape.any(class::NON_ASCII)
+        || text.contains("  ");
+    if !rewrites {
+        return None;
+    }
+    if !shape.any(class::NON_ASCII) {
+        return Some(ascii_cmd_form(text.as_bytes()));
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -310,11 +467,11 @@ fn cmd_form(text: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    Some(out.into_bytes())
 }
 
 /// [`cmd_form`] of ASCII text, byte by byte.
-fn ascii_cmd_form(text: &[u8]) -> String {
+fn ascii_cmd_form(text: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     for &b in text {
         match b {
@@ -334,7 +491,7 @@ fn ascii_cmd_form(text: &[u8]) -> String {
             b => out.push(b),
         }
     }
-    String::from_utf8(out).unwrap_or_default()
+    out
 }
 
 /// If `value` is plausibly base64 of text (at least 12 characters of the standard or URL-safe
@@ -413,23 +570,45 @@ mod tests {
         assert_eq!(js_decode(r"\u003cscript\x3e\u{2f}\q"), r"<script>/\q");
     }
 
-    fn of(raw: &[u8], plus_is_space: bool) -> Views {
-        Views::of_decoded(&url_decode_repeatedly(raw, plus_is_space))
+    fn of(raw: &[u8], plus_is_space: bool) -> (String, String, String, bool) {
+        let decoded = url_decode_repeatedly(raw, plus_is_space);
+        let views = Views::of_decoded(&decoded);
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        (
+            views.text.to_string(),
+            text(views.sql()),
+            text(views.cmd()),
+            views.had_nul,
+        )
     }
 
     #[test]
     fn views_fold_case_width_and_nuls() {
-        let views = of("ＳＥＬＥＣＴ%00 *".as_bytes(), true);
-        assert_eq!(views.text, "select *");
-        assert!(views.had_nul);
-        let views = of(b"UN/**/ION%20%20SEL/*!50000ECT*/", false);
-        assert_eq!(views.sql, "un ion sel ect ");
+        let (text, _, _, had_nul) = of("ＳＥＬＥＣＴ%00 *".as_bytes(), true);
+        assert_eq!(text, "select *");
+        assert!(had_nul);
+        let (_, sql, _, _) = of(b"UN/**/ION%20%20SEL/*!50000ECT*/", false);
+        assert_eq!(sql, "un ion sel ect ");
         let views = Views::of_decoded(b"%3Csvg%2Fonload%3Dalert(1)%3E");
         assert_eq!(views.text, "<svg/onload=alert(1)>");
-        let views = of(b"union/**/select", false);
-        assert_eq!(views.sql, "union select");
-        let views = of(br#";c\a"t' /e^tc/pa''sswd"#, false);
-        assert_eq!(views.cmd, ";cat/etc/passwd");
+        let (_, sql, _, _) = of(b"union/**/select", false);
+        assert_eq!(sql, "union select");
+        let (_, _, cmd, _) = of(br#";c\a"t' /e^tc/pa''sswd"#, false);
+        assert_eq!(cmd, ";cat/etc/passwd");
+    }
+
+    #[test]
+    fn views_that_change_nothing_are_the_text() {
+        let views = Views::of_decoded(b"plain words, nothing more");
+        assert!(matches!(views.text, Cow::Borrowed(_)));
+        assert!(views.sql_is_text());
+        assert!(!views.cmd_is_text());
+        let views = Views::of_decoded(b"slate/orange");
+        assert!(views.sql_is_text() && views.cmd_is_text());
+        let views = Views::of_decoded(b"Two\tWords");
+        assert_eq!(views.text, "two\twords");
+        assert_eq!(views.sql(), b"two words");
+        assert_eq!(views.cmd(), b"two words");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, header};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::rules::Targets;
 
@@ -177,10 +178,7 @@ impl<'a> Parsed<'a> {
         match kind {
             BodyKind::None => {}
             BodyKind::Form => self.form(body),
-            BodyKind::Json => match serde_json::from_slice::<serde_json::Value>(body) {
-                Ok(json) => self.json("", json, 0),
-                Err(_) => self.whole_body(body),
-            },
+            BodyKind::Json => self.json(body),
             BodyKind::Multipart => match boundary(content_type) {
                 Some(boundary) => self.multipart(boundary.as_bytes(), body),
                 None => {
@@ -219,37 +217,23 @@ impl<'a> Parsed<'a> {
         });
     }
 
-    /// The strings of a JSON document, taken (not copied) out of it.
-    fn json(&mut self, name: &str, value: serde_json::Value, depth: usize) {
-        if depth > MAX_JSON_DEPTH {
-            self.over_limits = true;
-            return;
+    /// The strings of a JSON document and the names of its members, read as the document is
+    /// parsed: a string without escapes is borrowed from the body, and no tree is built. A
+    /// document that does not parse is inspected whole, as nothing but the values it yielded.
+    fn json(&mut self, body: &'a [u8]) {
+        let (values, over_limits) = (self.values.len(), self.over_limits);
+        let mut parser = serde_json::Deserializer::from_slice(body);
+        let parsed = JsonValue {
+            parsed: self,
+            name: Cow::Borrowed(""),
+            depth: 0,
         }
-        match value {
-            serde_json::Value::Object(map) => {
-                for (key, value) in map {
-                    self.json(&key, value, depth + 1);
-                    self.push(Value {
-                        targets: Targets::ARG_NAMES,
-                        name: Cow::Owned(key.clone()),
-                        raw: Cow::Owned(key.into_bytes()),
-                        encoding: Encoding::Plain,
-                    });
-                }
-            }
-            serde_json::Value::Array(items) => {
-                for item in items {
-                    self.json(name, item, depth + 1);
-                }
-            }
-            serde_json::Value::String(text) => self.push(Value {
-                targets: Targets::ARGS,
-                name: Cow::Owned(name.to_owned()),
-                raw: Cow::Owned(text.into_bytes()),
-                encoding: Encoding::Plain,
-            }),
-            // Numbers, booleans and null carry nothing to inject.
-            _ => {}
+        .deserialize(&mut parser)
+        .and_then(|()| parser.end());
+        if parsed.is_err() {
+            self.values.truncate(values);
+            self.over_limits = over_limits;
+            self.whole_body(body);
         }
     }
 
@@ -367,6 +351,150 @@ fn uninspected(name: &HeaderName) -> bool {
     ]
     .contains(name)
         || name.as_str().starts_with("sec-")
+}
+
+/// One JSON value, pushed into `parsed` as it is read: strings as arguments named by the member
+/// they belong to, member names as argument names. Numbers, booleans and null carry nothing to
+/// inject. Deeper than [`MAX_JSON_DEPTH`], the rest is skipped and the limit reported.
+struct JsonValue<'p, 'a> {
+    parsed: &'p mut Parsed<'a>,
+    name: Cow<'a, str>,
+    depth: usize,
+}
+
+impl<'a> JsonValue<'_, 'a> {
+    fn string(self, text: Cow<'a, str>) {
+        let raw = match text {
+            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
+        };
+        self.parsed.push(Value {
+            targets: Targets::ARGS,
+            name: self.name,
+            raw,
+            encoding: Encoding::Plain,
+        });
+    }
+
+    fn nested(&mut self, name: Cow<'a, str>) -> JsonValue<'_, 'a> {
+        JsonValue {
+            parsed: self.parsed,
+            name,
+            depth: self.depth + 1,
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for JsonValue<'_, 'de> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        if self.depth > MAX_JSON_DEPTH {
+            self.parsed.over_limits = true;
+            return deserializer.deserialize_ignored_any(IgnoredAny).map(drop);
+        }
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonValue<'_, 'de> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<(), E> {
+        self.string(Cow::Borrowed(text));
+        Ok(())
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<(), E> {
+        self.string(Cow::Owned(text.to_owned()));
+        Ok(())
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<(), E> {
+        self.string(Cow::Owned(text));
+        Ok(())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
+        loop {
+            let name = self.name.clone();
+            if items.next_element_seed(self.nested(name))?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut members: A) -> Result<(), A::Error> {
+        while let Some(key) = members.next_key_seed(JsonKey)? {
+            members.next_value_seed(self.nested(key.clone()))?;
+            let raw = match &key {
+                Cow::Borrowed(key) => Cow::Borrowed(key.as_bytes()),
+                Cow::Owned(key) => Cow::Owned(key.clone().into_bytes()),
+            };
+            self.parsed.push(Value {
+                targets: Targets::ARG_NAMES,
+                name: key,
+                raw,
+                encoding: Encoding::Plain,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A member name, borrowed from the body unless it has escapes.
+struct JsonKey;
+
+impl<'de> DeserializeSeed<'de> for JsonKey {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for JsonKey {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Borrowed(key))
+    }
+
+    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key.to_owned()))
+    }
+
+    fn visit_string<E>(self, key: String) -> Result<Cow<'de, str>, E> {
+        Ok(Cow::Owned(key))
+    }
 }
 
 fn split_once(input: &[u8], separator: u8) -> (&[u8], &[u8]) {
