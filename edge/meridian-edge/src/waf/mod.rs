@@ -251,7 +251,7 @@ impl Waf {
         };
         let body_kind = scan.protocol(request);
 
-        let mut parsed = Parsed::default();
+        let mut parsed = Parsed::with_capacity(32);
         parsed.path(request.path.as_bytes());
         if let Some(query) = request.query {
             parsed.form(query.as_bytes());

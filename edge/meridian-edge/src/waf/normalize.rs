@@ -150,9 +150,9 @@ impl<'v> Views<'v> {
         let mut text = if shape.any(class::PERCENT) {
             let decoded = url_decode_repeatedly(value, false);
             shape = Shape::of(&decoded);
-            Cow::Owned(String::from_utf8_lossy(&decoded).into_owned())
+            Cow::Owned(utf8_lossy(&decoded).into_owned())
         } else {
-            String::from_utf8_lossy(value)
+            utf8_lossy(value)
         };
         // Each decoding that changes the text changes its shape, for the next one.
         if shape.any(class::AMPERSAND)
@@ -210,6 +210,14 @@ impl<'v> Views<'v> {
     /// Whether [`Views::cmd`] is the text.
     pub fn cmd_is_text(&self) -> bool {
         self.cmd.is_none()
+    }
+}
+
+/// `String::from_utf8_lossy`, with the fast check of valid text first (most values are).
+fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 

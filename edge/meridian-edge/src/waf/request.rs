@@ -63,6 +63,14 @@ pub struct Parsed<'a> {
 }
 
 impl<'a> Parsed<'a> {
+    /// Room for `values` values before the first reallocation.
+    pub fn with_capacity(values: usize) -> Parsed<'a> {
+        Parsed {
+            values: Vec::with_capacity(values),
+            ..Parsed::default()
+        }
+    }
+
     fn push(&mut self, value: Value<'a>) {
         if self.values.len() >= MAX_VALUES {
             self.over_limits = true;
