@@ -227,7 +227,8 @@ impl<'a> Parsed<'a> {
 
     /// The strings of a JSON document and the names of its members, read as the document is
     /// parsed: a string without escapes is borrowed from the body, and no tree is built. A
-    /// document that does not parse is inspected whole, as nothing but the values it yielded.
+    /// document that does not parse is inspected whole; the values read before the error are
+    /// dropped.
     fn json(&mut self, body: &'a [u8]) {
         let (values, over_limits) = (self.values.len(), self.over_limits);
         let mut parser = serde_json::Deserializer::from_slice(body);
