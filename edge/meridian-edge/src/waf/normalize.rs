@@ -445,8 +445,8 @@ fn sql_form(text: &str, shape: Shape) -> Option<String> {
 /// reads `cat /etc/passwd`; `,` and `;` separate; no space before `/` or `(`.
 /// `None` when the text has nothing a shell would read differently.
 fn cmd_form(text: &str, shape: Shape) -> Option<Vec<u8>> {
-    let rewrites = shape.any(class::SHELL | class::CONTROL_SPACE | class::VERTICAL_TAB)
-        || shape.any(class::NON_ASCII)
+    let rewrites = shape
+        .any(class::SHELL | class::CONTROL_SPACE | class::VERTICAL_TAB | class::NON_ASCII)
         || text.contains("  ");
     if !rewrites {
         return None;

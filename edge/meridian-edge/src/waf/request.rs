@@ -373,14 +373,10 @@ struct JsonValue<'p, 'a> {
 
 impl<'a> JsonValue<'_, 'a> {
     fn string(self, text: Cow<'a, str>) {
-        let raw = match text {
-            Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-            Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-        };
         self.parsed.push(Value {
             targets: Targets::ARGS,
             name: self.name,
-            raw,
+            raw: into_bytes(text),
             encoding: Encoding::Plain,
         });
     }
@@ -460,18 +456,22 @@ impl<'de> Visitor<'de> for JsonValue<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(mut self, mut members: A) -> Result<(), A::Error> {
         while let Some(key) = members.next_key_seed(JsonKey)? {
             members.next_value_seed(self.nested(key.clone()))?;
-            let raw = match &key {
-                Cow::Borrowed(key) => Cow::Borrowed(key.as_bytes()),
-                Cow::Owned(key) => Cow::Owned(key.clone().into_bytes()),
-            };
             self.parsed.push(Value {
                 targets: Targets::ARG_NAMES,
+                raw: into_bytes(key.clone()),
                 name: key,
-                raw,
                 encoding: Encoding::Plain,
             });
         }
         Ok(())
+    }
+}
+
+/// A text as bytes, still borrowed if it was.
+fn into_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
     }
 }
 
