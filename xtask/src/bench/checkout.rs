@@ -8,9 +8,11 @@
 //!    `meridian_pgbench` (dropped afterwards). The ratio orders/s ÷ pgbench tps (goal >= 0.25).
 
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 
+use super::cpu::{Sampler, Samples, Usage};
 use super::harness::Harness;
 use super::measurement_seconds;
 use crate::admin;
@@ -36,6 +38,7 @@ pub fn run(layout: &Layout) -> Result<()> {
     let summary = layout.bench().join("checkout-summary.json");
     let buyers = BUYERS.to_string();
     let duration = format!("{seconds}s");
+    let sampler = Sampler::start();
     let status = load::run_k6(
         layout,
         &k6,
@@ -51,6 +54,7 @@ pub fn run(layout: &Layout) -> Result<()> {
         &summary,
         &["--quiet".to_owned()],
     )?;
+    let k6_ended = Instant::now();
     harness.ensure_running()?;
     shutdown::check()?;
     match status {
@@ -61,9 +65,17 @@ pub fn run(layout: &Layout) -> Result<()> {
     }
     let checkout = read_summary(&summary, seconds)?;
 
-    let pgbench_tps = run_pgbench(&harness.services.postgres.url, seconds)?;
+    let (pgbench_tps, pgbench_ended) = run_pgbench(&harness.services.postgres.url, seconds)?;
+    let samples = sampler.stop();
     harness.ensure_running()?;
     print_results(seconds, &checkout, pgbench_tps);
+    print_cpu(
+        &samples,
+        seconds,
+        // k6 ends a second or so after its scenario (the last iterations, the summary).
+        (k6_ended - Duration::from_secs(1), checkout.orders_per_sec),
+        (pgbench_ended, pgbench_tps),
+    );
     ensure!(checkout.orders > 0, "no order was confirmed");
     Ok(())
 }
@@ -109,8 +121,9 @@ fn parse_summary(text: &str, seconds: u64) -> Result<Checkout> {
     })
 }
 
-/// `pgbench -i -s 10` into a fresh `meridian_pgbench`, then `-c 32 -j 2 -T seconds`; returns tps.
-fn run_pgbench(url: &str, seconds: u64) -> Result<f64> {
+/// `pgbench -i -s 10` into a fresh `meridian_pgbench`, then `-c 32 -j 2 -T seconds`; returns tps
+/// and when the run ended.
+fn run_pgbench(url: &str, seconds: u64) -> Result<(f64, Instant)> {
     let scratch = with_database(url, PGBENCH_DATABASE)?;
     let drop = format!("DROP DATABASE IF EXISTS {PGBENCH_DATABASE}");
     cmd::output(psql(url).args(["-c", &drop]))?;
@@ -130,7 +143,10 @@ fn run_pgbench(url: &str, seconds: u64) -> Result<f64> {
             &seconds.to_string(),
             &scratch,
         ]))?;
-        parse_tps(&report).with_context(|| format!("no tps in pgbench's report:\n{report}"))
+        let ended = Instant::now();
+        let tps =
+            parse_tps(&report).with_context(|| format!("no tps in pgbench's report:\n{report}"))?;
+        Ok((tps, ended))
     })();
     let _ = cmd::output(psql(url).args(["-c", &drop]));
     result
@@ -199,15 +215,105 @@ fn print_results(seconds: u64, checkout: &Checkout, pgbench_tps: f64) {
         checkout.p99_ms,
         verdict(checkout.p99_ms < P99_GOAL_MS && checkout.orders > 0)
     );
-    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
     println!(
-        "  bound: CPU: k6, the core, Postgres and NATS share {cores} cores. An order is 2 HTTP \
-         requests, 8 NATS request/replies, 4 JetStream events and 11 Postgres statements, 7 of \
-         them writes that commit (and flush) on their own, where a pgbench transaction is 7 \
-         statements and one commit; each statement is a separate wake-up of a Postgres \
-         backend, and on a VM most of that CPU is the kernel's loopback send/wake path, per \
-         message (PRODUCTS=32 spreads the buyers over 32 stock rows to rule out the hot row)"
+        "  what an order is: 2 HTTP requests, 8 NATS request/replies, 4 JetStream events and 11 \
+         Postgres statements, 7 of them writes that commit (and flush) on their own; a pgbench \
+         transaction is 7 statements and one commit (PRODUCTS=32 spreads the buyers over 32 \
+         stock rows, to rule out the hot row)"
     );
+}
+
+/// The processes whose CPU the report names; the rest is summed as "everything else".
+const NAMED: [&str; 6] = [
+    "postgres",
+    "meridian-core",
+    "nats-server",
+    "k6",
+    "redis-server",
+    "pgbench",
+];
+
+/// CPU per order and per pgbench transaction, by process, over the last half of each run (steady
+/// by then: k6's setup, which registers the buyers, is over). `(end, rate)`: when the measured
+/// work ended and its rate per second.
+fn print_cpu(samples: &Samples, seconds: u64, checkout: (Instant, f64), pgbench: (Instant, f64)) {
+    // Whole seconds in f64.
+    #[allow(clippy::cast_precision_loss)]
+    let half = Duration::from_secs_f64(seconds as f64 / 2.0);
+    let (Some(orders), Some(transactions)) = (
+        samples.window(checkout.0, half),
+        samples.window(pgbench.0, half),
+    ) else {
+        println!("CPU per unit of work: the runs were too short to sample (1 s apart)");
+        return;
+    };
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let per_unit = |usage: &Usage, rate: f64, used: f64| {
+        let units = rate * usage.seconds;
+        if units > 0.0 {
+            used * 1000.0 / units
+        } else {
+            0.0
+        }
+    };
+    println!();
+    println!(
+        "CPU per unit of work, ms (last {:.0} s of each run; {cores} cores)",
+        half.as_secs_f64()
+    );
+    println!("  {:<16} {:>10} {:>16}", "", "per order", "per pgbench tx");
+    let row = |name: &str, order_cpu: f64, transaction_cpu: f64| {
+        let cell = |ms: f64| {
+            if ms >= 0.005 {
+                format!("{ms:.2}")
+            } else {
+                "-".to_owned()
+            }
+        };
+        println!(
+            "  {name:<16} {:>10} {:>16}",
+            cell(order_cpu),
+            cell(transaction_cpu)
+        );
+    };
+    let per_order = |used: f64| per_unit(&orders, checkout.1, used);
+    let per_transaction = |used: f64| per_unit(&transactions, pgbench.1, used);
+    for name in NAMED {
+        row(
+            name,
+            per_order(orders.of(name)),
+            per_transaction(transactions.of(name)),
+        );
+    }
+    let rest = |usage: &Usage| {
+        let named: f64 = NAMED.iter().map(|name| usage.of(name)).sum();
+        (usage.busy - named).max(0.0)
+    };
+    row(
+        "everything else",
+        per_order(rest(&orders)),
+        per_transaction(rest(&transactions)),
+    );
+    let order_cpu = per_order(orders.busy);
+    let transaction_cpu = per_transaction(transactions.busy);
+    row("machine", order_cpu, transaction_cpu);
+    // Whole cores in f64.
+    #[allow(clippy::cast_precision_loss)]
+    let load = |usage: &Usage| 100.0 * usage.busy / (usage.seconds * cores as f64);
+    println!(
+        "  the machine was {:.0}% busy during the checkouts and {:.0}% during pgbench (steal and \
+         iowait not counted)",
+        load(&orders),
+        load(&transactions)
+    );
+    if order_cpu > 0.0 {
+        println!(
+            "  bound: an order costs the CPU of {:.1} pgbench transactions; with both CPU-bound, \
+             that caps the ratio at {:.3}",
+            order_cpu / transaction_cpu,
+            transaction_cpu / order_cpu
+        );
+    }
 }
 
 #[cfg(test)]

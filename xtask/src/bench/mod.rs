@@ -3,6 +3,7 @@
 //! (services, release core and edge, dev seed) and drive it with [`wrk`].
 
 mod checkout;
+mod cpu;
 mod edge;
 mod edge_overhead;
 mod edge_waf;
