@@ -18,9 +18,35 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     command
 }
 
-/// `cargo`, the same one that runs xtask (cargo sets `CARGO` for the programs it runs).
+/// `cargo`, the same one that runs xtask (cargo sets `CARGO` for the programs it runs), in the
+/// environment of the shell that ran `cargo xtask`: without the package variables that `cargo
+/// run` gave xtask. Some build scripts track those (ring's reads `CARGO_MANIFEST_DIR`), so
+/// inheriting them would make every build through xtask and every plain `cargo build` rebuild
+/// most of the workspace after the other.
 pub fn cargo() -> Command {
-    command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut cargo = command(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_set_by_cargo_run) {
+            cargo.env_remove(name);
+        }
+    }
+    cargo
+}
+
+/// The variables `cargo run` sets for the package it runs (`CARGO` itself aside).
+fn is_set_by_cargo_run(name: &str) -> bool {
+    name.starts_with("CARGO_PKG_")
+        || matches!(
+            name,
+            "CARGO_MANIFEST_DIR"
+                | "CARGO_MANIFEST_PATH"
+                | "CARGO_MANIFEST_LINKS"
+                | "CARGO_CRATE_NAME"
+                | "CARGO_BIN_NAME"
+                | "CARGO_PRIMARY_PACKAGE"
+                | "CARGO_RUSTC_CURRENT_DIR"
+                | "OUT_DIR"
+        )
 }
 
 /// Runs to completion with inherited stdout/stderr; fails on a non-zero exit.
@@ -137,6 +163,27 @@ pub fn redact_url(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_url as redact;
+
+    #[test]
+    fn nested_cargo_does_not_see_the_package_that_runs_xtask() {
+        // Test binaries get the same package variables from cargo as `cargo run` gives xtask.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let cargo = super::cargo();
+        let removed: Vec<_> = cargo
+            .get_envs()
+            .filter(|(_, value)| value.is_none())
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        assert!(removed.iter().any(|name| name == "CARGO_MANIFEST_DIR"));
+        assert!(removed.iter().any(|name| name == "CARGO_PKG_NAME"));
+        assert!(
+            !removed
+                .iter()
+                .any(|name| name == "PATH" || name == "CARGO_TARGET_DIR")
+        );
+        assert!(super::is_set_by_cargo_run("CARGO_PKG_VERSION_MAJOR"));
+        assert!(!super::is_set_by_cargo_run("CARGO_HOME"));
+    }
 
     #[test]
     fn redacts_passwords_only() {
