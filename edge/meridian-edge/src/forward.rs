@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -45,7 +46,7 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// checkout queues up to 30 s for a slot, then waits up to 8 s for its saga), so a hung core
 /// costs a client a 504, not a connection held forever.
 pub const READ_WRITE_TIMEOUT: Duration = Duration::from_secs(60);
-/// Idle connections kept per core address.
+/// Idle connections kept per core address, by each proxy thread.
 const MAX_IDLE_PER_CORE: usize = 256;
 /// An idle connection older than this is closed rather than reused.
 const MAX_IDLE_AGE: Duration = Duration::from_secs(30);
@@ -73,11 +74,15 @@ const HOP_BY_HOP: [&str; 12] = [
     "expect",
 ];
 
-/// The edge's idle connections to the cores, by address.
-#[derive(Default)]
+/// The edge's idle connections to the cores, by address, one pool per proxy thread. Each
+/// thread runs its own runtime (no work stealing, see `server`), and a connection is watched by
+/// the reactor of the thread that opened it: kept in that thread's pool, its readiness never
+/// has to wake another thread.
 pub struct Forwarder {
-    idle: Mutex<HashMap<SocketAddr, Vec<Idle>>>,
+    pools: Box<[Mutex<Pool>]>,
 }
+
+type Pool = HashMap<SocketAddr, Vec<Idle>>;
 
 struct Idle {
     stream: TcpStream,
@@ -108,6 +113,22 @@ enum Framing {
 }
 
 impl Forwarder {
+    /// A forwarder for `threads` proxy threads.
+    pub fn new(threads: usize) -> Self {
+        Self {
+            pools: (0..threads.max(1)).map(|_| Mutex::default()).collect(),
+        }
+    }
+
+    /// The calling thread's pool (threads beyond the count share).
+    fn pool(&self) -> &Mutex<Pool> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local! {
+            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
+        }
+        &self.pools[SLOT.with(|slot| *slot) % self.pools.len()]
+    }
+
     /// Forwards the request with `body` to the cores of the request's plan and relays the
     /// answer. An `Err` before anything was written goes to `fail_to_proxy`, as Pingora's own
     /// failures do.
@@ -236,8 +257,8 @@ impl Forwarder {
     fn take(&self, socket: SocketAddr) -> Option<TcpStream> {
         loop {
             let idle = {
-                let mut idle = self.idle.lock().ok()?;
-                idle.get_mut(&socket)?.pop()?
+                let mut pool = self.pool().lock().ok()?;
+                pool.get_mut(&socket)?.pop()?
             };
             if idle.since.elapsed() < MAX_IDLE_AGE && still_open(&idle.stream) {
                 return Some(idle.stream);
@@ -246,10 +267,10 @@ impl Forwarder {
     }
 
     fn put(&self, socket: SocketAddr, stream: TcpStream) {
-        let Ok(mut idle) = self.idle.lock() else {
+        let Ok(mut pool) = self.pool().lock() else {
             return;
         };
-        let connections = idle.entry(socket).or_default();
+        let connections = pool.entry(socket).or_default();
         if connections.len() < MAX_IDLE_PER_CORE {
             connections.push(Idle {
                 stream,

@@ -44,13 +44,19 @@ pub struct EdgeProxy {
 }
 
 impl EdgeProxy {
-    pub fn new(phases: Phases, upstreams: Arc<Upstreams>, metrics: Metrics, cache: bool) -> Self {
+    pub fn new(
+        phases: Phases,
+        upstreams: Arc<Upstreams>,
+        metrics: Metrics,
+        cache: bool,
+        forwarder: Forwarder,
+    ) -> Self {
         EdgeProxy {
             phases,
             cache,
             home_region: upstreams.home().as_str().to_owned(),
             upstreams,
-            forwarder: Forwarder::default(),
+            forwarder,
             metrics,
         }
     }

@@ -19,6 +19,7 @@ use pingora::services::listening::Service;
 use tokio::net::TcpSocket;
 
 use crate::auth::{KeySet, Verifier};
+use crate::forward::Forwarder;
 use crate::front::{CacheHits, CleanHeads, FrontDoor};
 use crate::global_limits::GlobalLimiter;
 use crate::metrics::Metrics;
@@ -56,6 +57,12 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
 
     let conf = ServerConf {
         threads: settings.threads.get(),
+        // By default one runtime per thread, as nginx runs one event loop per worker: a
+        // connection and its tasks stay on the thread they were given, so their I/O never
+        // wakes another thread. With work stealing, a proxied request cost about a fifth more
+        // CPU (wake-ups across threads, one reactor shared by all of them); it only pays when
+        // a few connections carry uneven, heavy work.
+        work_stealing: settings.work_stealing,
         grace_period_seconds: Some(settings.grace_period_s),
         graceful_shutdown_timeout_seconds: Some(SHUTDOWN_TIMEOUT_S),
         ..ServerConf::default()
@@ -124,6 +131,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         Arc::clone(&upstreams),
         metrics,
         settings.cache_bytes.is_some(),
+        Forwarder::new(settings.threads.get()),
     );
     let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
     proxy.handle_init_modules();

@@ -21,6 +21,7 @@ const TLS_DIR: &str = "MERIDIAN_EDGE_TLS_DIR";
 const REGION: &str = "MERIDIAN_REGION";
 const UPSTREAMS: &str = "MERIDIAN_EDGE_UPSTREAMS";
 const THREADS: &str = "MERIDIAN_EDGE_THREADS";
+const WORK_STEALING: &str = "MERIDIAN_EDGE_WORK_STEALING";
 const GRACE_PERIOD: &str = "MERIDIAN_EDGE_GRACE_PERIOD_S";
 const JWKS_URL: &str = "MERIDIAN_EDGE_JWKS_URL";
 const TRUSTED_HOPS: &str = "MERIDIAN_EDGE_TRUSTED_HOPS";
@@ -56,6 +57,9 @@ pub struct Settings {
     pub upstreams: Upstreams,
     /// Worker threads of the public proxy service.
     pub threads: NonZeroUsize,
+    /// Whether those threads share one work-stealing runtime, rather than each running its own
+    /// (the default: see `server`).
+    pub work_stealing: bool,
     /// Seconds requests in flight get after SIGTERM (Pingora waits this long even when idle,
     /// so development runs set it low).
     pub grace_period_s: u64,
@@ -153,6 +157,17 @@ impl Settings {
                 variable: THREADS,
                 message: format!("expected a positive number of threads, got {threads:?}"),
             })?,
+        };
+
+        let work_stealing = match value(WORK_STEALING).as_deref().map(str::trim) {
+            None | Some("off") => false,
+            Some("on") => true,
+            Some(other) => {
+                return Err(ConfigError {
+                    variable: WORK_STEALING,
+                    message: format!("expected on or off, got {other:?}"),
+                });
+            }
         };
 
         let grace_period_s = match value(GRACE_PERIOD) {
@@ -301,6 +316,7 @@ impl Settings {
             ops_addr,
             upstreams,
             threads,
+            work_stealing,
             grace_period_s,
             jwks_url,
             trusted_hops,
@@ -377,6 +393,15 @@ mod tests {
             CertificateSource::DevDirectory(".meridian/edge/tls".into())
         );
         assert_eq!(settings.upstreams.home().as_str(), "local");
+    }
+
+    #[test]
+    fn threads_keep_their_own_runtimes_unless_told_to_steal_work() {
+        assert!(!settings(&[]).unwrap().work_stealing);
+        assert!(settings(&[(WORK_STEALING, "on")]).unwrap().work_stealing);
+        assert!(!settings(&[(WORK_STEALING, " off ")]).unwrap().work_stealing);
+        let error = settings(&[(WORK_STEALING, "yes")]).unwrap_err();
+        assert_eq!(error.variable, WORK_STEALING);
     }
 
     #[test]
