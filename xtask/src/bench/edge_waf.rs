@@ -7,13 +7,15 @@
 //! edge binary with `MERIDIAN_EDGE_WAF=off`, nginx + ModSecurity, and plain nginx for scale.
 //! Each gets two loads: GETs with realistic queries, and 1 KB JSON POSTs. Before measuring, every
 //! request of both mixes must be answered 200 by every proxy (a WAF that blocks shoppers is not
-//! fast, it is broken).
+//! fast, it is broken). Each run's CPU per request is printed by process (from `/proc`, see
+//! [`super::cpu`]), which tells the proxy's own cost apart from the machine's noise.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
+use super::cpu::{Sampler, Usage};
 use super::wrk::{Load, Report};
 use crate::apt::{self, Need};
 use crate::cmd;
@@ -100,12 +102,18 @@ fn post_bodies() -> Vec<(&'static str, String)> {
     ]
 }
 
-/// One target's two loads.
+/// One target's two loads, and the CPU each used.
 pub struct WafReport {
     pub name: &'static str,
     pub gets: Report,
     pub posts: Report,
+    pub gets_cpu: Option<Usage>,
+    pub posts_cpu: Option<Usage>,
 }
+
+/// The processes whose CPU per request (c) shows: the proxies (the stub upstream is an nginx
+/// too, so nginx's column holds the stub's share in every row) and the load generator.
+const NAMED: [&str; 3] = ["meridian-edge", "nginx", "wrk"];
 
 pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafReport>> {
     apt::ensure(&[Need::new("nginx", "nginx"), Need::new("wrk", "wrk")])?;
@@ -131,7 +139,8 @@ pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafR
     for (name, base) in &targets {
         check_answers(name, base)?;
     }
-    let mut reports = Vec::new();
+    let sampler = Sampler::start();
+    let mut runs = Vec::new();
     for (name, base) in &targets {
         shutdown::check()?;
         let load = |script: &PathBuf, seconds| {
@@ -139,17 +148,27 @@ pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafR
         };
         load(&gets, 1).run()?;
         let get_report = load(&gets, seconds).run()?;
+        let gets_ended = Instant::now();
         load(&posts, 1).run()?;
         let post_report = load(&posts, seconds).run()?;
+        let posts_ended = Instant::now();
         edge_waf.child.ensure_running()?;
         edge_plain.child.ensure_running()?;
-        reports.push(WafReport {
-            name,
-            gets: get_report,
-            posts: post_report,
-        });
+        runs.push((name, get_report, gets_ended, post_report, posts_ended));
     }
-    Ok(reports)
+    let samples = sampler.stop();
+    // The first second of each run is left out (connections opening).
+    let window = Duration::from_secs(seconds.saturating_sub(1));
+    Ok(runs
+        .into_iter()
+        .map(|(name, gets, gets_ended, posts, posts_ended)| WafReport {
+            name,
+            gets,
+            posts,
+            gets_cpu: samples.window(gets_ended, window),
+            posts_cpu: samples.window(posts_ended, window),
+        })
+        .collect())
 }
 
 pub fn print(reports: &[WafReport], seconds: u64) {
@@ -206,6 +225,45 @@ pub fn print(reports: &[WafReport], seconds: u64) {
         verdict(get_ratio >= GET_VS_MODSECURITY_GOAL),
         verdict(post_ratio >= POST_VS_MODSECURITY_GOAL)
     );
+    print_cpu(reports);
+}
+
+/// CPU per request by process (µs), GETs then POSTs: what each proxy spends, measured rather
+/// than inferred from the throughput of a machine it shares with the load generator.
+fn print_cpu(reports: &[WafReport]) {
+    let per_request = |usage: &Usage, report: &Report, used: f64| {
+        let requests = report.requests_per_sec * usage.seconds;
+        if requests > 0.0 {
+            used * 1e6 / requests
+        } else {
+            0.0
+        }
+    };
+    let cells = |usage: Option<&Usage>, report: &Report| -> Vec<String> {
+        let Some(usage) = usage else {
+            return vec!["?".to_owned(); NAMED.len() + 1];
+        };
+        NAMED
+            .iter()
+            .map(|name| usage.of(name))
+            .chain(std::iter::once(usage.busy))
+            .map(|used| format!("{:.0}", per_request(usage, report, used)))
+            .collect()
+    };
+    println!(
+        "  CPU per request, µs (GETs | POSTs): edge, nginx (the stub's share in every row), wrk, machine"
+    );
+    for r in reports {
+        let gets = cells(r.gets_cpu.as_ref(), &r.gets);
+        let posts = cells(r.posts_cpu.as_ref(), &r.posts);
+        let row = |cells: &[String]| {
+            cells
+                .iter()
+                .map(|cell| format!("{cell:>6}"))
+                .collect::<String>()
+        };
+        println!("  {:<14}{} |{}", r.name, row(&gets), row(&posts));
+    }
 }
 
 /// Debian packages that bring no program of their own to look for.
