@@ -248,14 +248,6 @@ fn print_cpu(samples: &Samples, seconds: u64, checkout: (Instant, f64), pgbench:
         return;
     };
     let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let per_unit = |usage: &Usage, rate: f64, used: f64| {
-        let units = rate * usage.seconds;
-        if units > 0.0 {
-            used * 1000.0 / units
-        } else {
-            0.0
-        }
-    };
     println!();
     println!(
         "CPU per unit of work, ms (last {:.0} s of each run; {cores} cores)",
@@ -276,8 +268,8 @@ fn print_cpu(samples: &Samples, seconds: u64, checkout: (Instant, f64), pgbench:
             cell(transaction_cpu)
         );
     };
-    let per_order = |used: f64| per_unit(&orders, checkout.1, used);
-    let per_transaction = |used: f64| per_unit(&transactions, pgbench.1, used);
+    let per_order = |used: f64| orders.per_unit(checkout.1, used) * 1000.0;
+    let per_transaction = |used: f64| transactions.per_unit(pgbench.1, used) * 1000.0;
     for name in NAMED {
         row(
             name,

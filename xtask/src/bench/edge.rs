@@ -9,17 +9,20 @@
 //! (d) the same GET with a verified access token vs anonymous (both uncached), through the
 //!     edge: goal <= 10% cost.
 //!
+//! Every run also prints the CPU per request of the edge, nginx, the core, Postgres and wrk.
+//!
 //! (c) the WAF on vs off, and against nginx + ModSecurity + the OWASP CRS: see [`super::edge_waf`].
 //!
 //! The edge of (a), (b) and (d) runs with its WAF on, as shoppers meet it.
 //! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use serde_json::json;
 
+use super::cpu::{Sampler, Usage, row};
 use super::harness::Harness;
 use super::measurement_seconds;
 use super::wrk::{Load, Report};
@@ -57,13 +60,21 @@ pub fn run(layout: &Layout) -> Result<()> {
     for (_, base, header) in &targets {
         load(base, &path, header.as_deref(), WARM_UP_SECONDS).run()?;
     }
-    let mut reports = Vec::new();
+    let sampler = Sampler::start();
+    let mut runs = Vec::new();
     for (name, base, header) in &targets {
         shutdown::check()?;
         let report = load(base, &path, header.as_deref(), seconds).run()?;
+        runs.push((*name, report, Instant::now()));
         harness.ensure_running()?;
-        reports.push((*name, report));
     }
+    let samples = sampler.stop();
+    // The first second of each run is left out (connections opening).
+    let window = Duration::from_secs(seconds.saturating_sub(1));
+    let reports: Vec<(&str, Report, Option<Usage>)> = runs
+        .into_iter()
+        .map(|(name, report, ended)| (name, report, samples.window(ended, window)))
+        .collect();
     drop(nginx);
     let binaries = crate::platform::Binaries::locate(layout, crate::cargo::Profile::Release)?;
     let waf = super::edge_waf::run(layout, binaries.edge(), seconds)?;
@@ -188,14 +199,17 @@ fn config(dir: &Path, upstream: &str, port: u16, cache_port: u16) -> String {
     )
 }
 
-fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
+/// The processes whose CPU per request (a), (b) and (d) show.
+const NAMED: [&str; 5] = ["meridian-edge", "nginx", "meridian-core", "postgres", "wrk"];
+
+fn print_results(path: &str, seconds: u64, reports: &[(&str, Report, Option<Usage>)]) {
     println!();
     println!("GET {path}   (wrk: 2 threads, 64 connections, {seconds} s)");
     println!(
         "  {:<10} {:>12} {:>10} {:>10} {:>8}",
         "target", "requests/s", "p50 ms", "p99 ms", "failed"
     );
-    for (name, report) in reports {
+    for (name, report, _) in reports {
         println!(
             "  {:<10} {:>12.1} {:>10.2} {:>10.2} {:>8}",
             name, report.requests_per_sec, report.p50_ms, report.p99_ms, report.failed
@@ -204,8 +218,8 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
     let rate = |name: &str| {
         reports
             .iter()
-            .find(|(n, _)| *n == name)
-            .map_or(0.0, |(_, r)| r.requests_per_sec)
+            .find(|(n, _, _)| *n == name)
+            .map_or(0.0, |(_, r, _)| r.requests_per_sec)
     };
     let verdict = |ok: bool| {
         if ok {
@@ -242,8 +256,16 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report)]) {
         JWT_COST_GOAL * 100.0,
         verdict(cost <= JWT_COST_GOAL)
     );
-    if reports.iter().any(|(_, r)| r.failed > 0) {
+    if reports.iter().any(|(_, r, _)| r.failed > 0) {
         println!("  warning: some requests failed; the numbers above include them");
+    }
+    println!("  CPU per request, µs: edge, nginx, core, Postgres, wrk, machine");
+    for (name, report, usage) in reports {
+        let cells = match usage {
+            Some(usage) => usage.micros_per_request(report.requests_per_sec, &NAMED),
+            None => vec!["?".to_owned(); NAMED.len() + 1],
+        };
+        println!("  {name:<12}{}", row(&cells));
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
-use super::cpu::{Sampler, Usage};
+use super::cpu::{Sampler, Usage, row};
 use super::wrk::{Load, Report};
 use crate::apt::{self, Need};
 use crate::cmd;
@@ -231,37 +231,17 @@ pub fn print(reports: &[WafReport], seconds: u64) {
 /// CPU per request by process (µs), GETs then POSTs: what each proxy spends, measured rather
 /// than inferred from the throughput of a machine it shares with the load generator.
 fn print_cpu(reports: &[WafReport]) {
-    let per_request = |usage: &Usage, report: &Report, used: f64| {
-        let requests = report.requests_per_sec * usage.seconds;
-        if requests > 0.0 {
-            used * 1e6 / requests
-        } else {
-            0.0
-        }
-    };
-    let cells = |usage: Option<&Usage>, report: &Report| -> Vec<String> {
-        let Some(usage) = usage else {
-            return vec!["?".to_owned(); NAMED.len() + 1];
-        };
-        NAMED
-            .iter()
-            .map(|name| usage.of(name))
-            .chain(std::iter::once(usage.busy))
-            .map(|used| format!("{:.0}", per_request(usage, report, used)))
-            .collect()
+    let cells = |usage: Option<&Usage>, report: &Report| match usage {
+        Some(usage) => usage.micros_per_request(report.requests_per_sec, &NAMED),
+        None => vec!["?".to_owned(); NAMED.len() + 1],
     };
     println!(
-        "  CPU per request, µs (GETs | POSTs): edge, nginx (the stub's share in every row), wrk, machine"
+        "  CPU per request, µs (GETs | POSTs): edge, nginx (the stub's share in every row), wrk, \
+         machine"
     );
     for r in reports {
         let gets = cells(r.gets_cpu.as_ref(), &r.gets);
         let posts = cells(r.posts_cpu.as_ref(), &r.posts);
-        let row = |cells: &[String]| {
-            cells
-                .iter()
-                .map(|cell| format!("{cell:>6}"))
-                .collect::<String>()
-        };
         println!("  {:<14}{} |{}", r.name, row(&gets), row(&posts));
     }
 }
