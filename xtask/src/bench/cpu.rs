@@ -15,11 +15,12 @@ const INTERVAL: Duration = Duration::from_secs(1);
 /// The kernel's unit of CPU time in `/proc` (USER_HZ, 100 on every Linux architecture in use).
 const TICKS_PER_SECOND: f64 = 100.0;
 
-/// CPU time in clock ticks, by command name, and the machine's busy ticks (every CPU: user,
-/// nice, system, irq and softirq; not idle, iowait, or steal, which another guest used).
+/// CPU time in clock ticks of every process (its command name and ticks, by pid), and the
+/// machine's busy ticks (every CPU: user, nice, system, irq and softirq; not idle, iowait, or
+/// steal, which another guest used).
 #[derive(Debug, Clone, Default, PartialEq)]
 struct Snapshot {
-    by_command: HashMap<String, u64>,
+    by_pid: HashMap<u32, (String, u64)>,
     busy: u64,
 }
 
@@ -93,16 +94,20 @@ fn usage(first: &Snapshot, last: &Snapshot, seconds: f64) -> Usage {
     // Ticks are small whole numbers; f64 holds them exactly.
     #[allow(clippy::cast_precision_loss)]
     let to_seconds = |ticks: u64| ticks as f64 / TICKS_PER_SECOND;
-    let mut by_command: Vec<(String, f64)> = last
-        .by_command
-        .iter()
-        .map(|(command, &ticks)| {
-            // A process that ended or started inside the window counts only what the later
-            // snapshot saw of it (never below zero).
-            let before = first.by_command.get(command).copied().unwrap_or(0);
-            (command.clone(), to_seconds(ticks.saturating_sub(before)))
-        })
-        .filter(|(_, used)| *used > 0.0)
+    // Per process, so that one ending inside the window takes nothing from the others: it
+    // counts for nothing (its last ticks are lost), one starting inside counts whole.
+    let mut ticks: HashMap<&str, u64> = HashMap::new();
+    for (pid, (command, now)) in &last.by_pid {
+        let before = match first.by_pid.get(pid) {
+            Some((same, before)) if same == command => *before,
+            _ => 0,
+        };
+        *ticks.entry(command).or_default() += now.saturating_sub(before);
+    }
+    let mut by_command: Vec<(String, f64)> = ticks
+        .into_iter()
+        .filter(|(_, used)| *used > 0)
+        .map(|(command, used)| (command.to_owned(), to_seconds(used)))
         .collect();
     by_command.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     Usage {
@@ -148,21 +153,24 @@ pub fn row(cells: &[String]) -> String {
 #[cfg(target_os = "linux")]
 fn read_snapshot() -> Option<Snapshot> {
     let busy = parse_busy(&std::fs::read_to_string("/proc/stat").ok()?)?;
-    let mut by_command: HashMap<String, u64> = HashMap::new();
+    let mut by_pid = HashMap::new();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let name = entry.file_name();
-        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
-        }
+        };
         // A process may exit between the listing and the read: skip it.
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
             continue;
         };
         if let Some((command, ticks)) = parse_process(&stat) {
-            *by_command.entry(command.to_owned()).or_default() += ticks;
+            by_pid.insert(pid, (command.to_owned(), ticks));
         }
     }
-    Some(Snapshot { by_command, busy })
+    Some(Snapshot { by_pid, busy })
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -221,13 +229,13 @@ mod tests {
         assert_eq!(parse_busy("intr 1 2 3\n"), None);
     }
 
-    fn sample(at: Instant, commands: &[(&str, u64)], busy: u64) -> Sample {
+    fn sample(at: Instant, processes: &[(u32, &str, u64)], busy: u64) -> Sample {
         Sample {
             at,
             snapshot: Snapshot {
-                by_command: commands
+                by_pid: processes
                     .iter()
-                    .map(|(c, t)| ((*c).to_owned(), *t))
+                    .map(|(pid, command, ticks)| (*pid, ((*command).to_owned(), *ticks)))
                     .collect(),
                 busy,
             },
@@ -240,14 +248,23 @@ mod tests {
         let at = |s: u64| t0 + Duration::from_secs(s);
         let samples = Samples {
             samples: vec![
-                sample(at(0), &[("postgres", 0), ("k6", 0)], 0),
-                sample(at(1), &[("postgres", 100), ("k6", 10)], 150),
+                sample(at(0), &[(1, "postgres", 0), (2, "k6", 0)], 0),
+                sample(
+                    at(1),
+                    &[(1, "postgres", 100), (2, "k6", 10), (3, "postgres", 900)],
+                    150,
+                ),
                 sample(
                     at(2),
-                    &[("postgres", 250), ("k6", 30), ("pgbench", 40)],
+                    &[(1, "postgres", 250), (2, "k6", 30), (4, "pgbench", 40)],
                     400,
                 ),
-                sample(at(3), &[("postgres", 400), ("k6", 50)], 600),
+                // pid 3 (a postgres backend) ended; pid 5 started.
+                sample(
+                    at(3),
+                    &[(1, "postgres", 400), (2, "k6", 50), (5, "postgres", 20)],
+                    600,
+                ),
             ],
         };
         // From the sample at 1 s to the one at 3 s.
@@ -257,18 +274,18 @@ mod tests {
         assert!((usage.seconds - 2.0).abs() < 1e-9);
         assert_eq!(
             usage.by_command,
-            vec![("postgres".to_owned(), 3.0), ("k6".to_owned(), 0.4)]
+            vec![("postgres".to_owned(), 3.2), ("k6".to_owned(), 0.4)]
         );
         assert!((usage.busy - 4.5).abs() < 1e-9);
         assert!((usage.of("k6") - 0.4).abs() < 1e-9);
-        // 100 requests a second for 2 s: postgres 3 s is 15 ms a request, the machine 22.5 ms.
-        assert!((usage.per_unit(100.0, usage.of("postgres")) - 0.015).abs() < 1e-12);
+        assert!(usage.of("nginx").abs() < 1e-9);
+        // 100 requests a second for 2 s: postgres' 3.2 s is 16 ms a request, the machine 22.5.
+        assert!((usage.per_unit(100.0, usage.of("postgres")) - 0.016).abs() < 1e-12);
         assert_eq!(
             usage.micros_per_request(100.0, &["postgres", "nginx"]),
-            ["15000", "0", "22500"]
+            ["16000", "0", "22500"]
         );
         assert!(usage.per_unit(0.0, 1.0).abs() < 1e-12);
-        assert!(usage.of("nginx").abs() < 1e-9);
         // Nothing was sampled before the window began.
         assert_eq!(samples.window(at(3), Duration::from_secs(10)), None);
     }
