@@ -184,7 +184,70 @@ fn the_shop_flows_pass() {
 #[test]
 fn attacks_are_caught_by_the_expected_rule() {
     let waf = waf();
-    let cases: Vec<(u32, Req)> = vec![
+    let cases = attack_cases();
+    let mut missed = Vec::new();
+    for (rule, request) in &cases {
+        let verdict = request.verdict(&waf);
+        if !verdict.anomalous || !verdict.hits.iter().any(|h| h.rule == *rule) {
+            missed.push(format!(
+                "{rule}: {} {} -> {:?}",
+                request.method, request.uri, verdict.hits
+            ));
+        }
+    }
+    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+}
+
+/// Every verdict on the shop's flows and the attack cases at paranoia levels 1 to 4 (score,
+/// rules and where each matched), pinned as a snapshot: a change to the WAF that changes any of
+/// them shows as a diff to review (`cargo insta review`), and a change meant to change nothing,
+/// such as a faster scan, is shown to change nothing.
+#[test]
+fn every_verdict_is_pinned() {
+    use std::fmt::Write;
+    let requests: Vec<Req> = shop_flows()
+        .into_iter()
+        .chain(attack_cases().into_iter().map(|(_, request)| request))
+        .collect();
+    let mut verdicts = String::new();
+    for level in 1..=4 {
+        let waf = at_level(level);
+        for request in &requests {
+            let verdict = request.verdict(&waf);
+            let outcome: Vec<String> = std::iter::once(verdict.score.to_string())
+                .chain(
+                    verdict
+                        .hits
+                        .iter()
+                        .map(|hit| format!("{}@{}", hit.rule, hit.target)),
+                )
+                .collect();
+            let headers: Vec<&str> = request.headers.keys().map(HeaderName::as_str).collect();
+            writeln!(
+                verdicts,
+                "PL{level} {} {} [{}] {} B -> {}",
+                request.method,
+                request.uri,
+                headers.join(" "),
+                request.body.len(),
+                outcome.join(" ")
+            )
+            .unwrap();
+        }
+    }
+    insta::assert_snapshot!(verdicts);
+}
+
+/// The default rules at paranoia level `level`.
+fn at_level(level: u8) -> Waf {
+    let text =
+        Config::default_file().replace("paranoia_level = 1", &format!("paranoia_level = {level}"));
+    Waf::new(Config::parse(&text).unwrap()).unwrap()
+}
+
+/// Attacks, each with a rule that must catch it at paranoia level 1.
+fn attack_cases() -> Vec<(u32, Req)> {
+    vec![
         (942100, get("/search?q=1%27%20OR%20%271%27%3D%271")),
         (
             942100,
@@ -497,18 +560,7 @@ fn attacks_are_caught_by_the_expected_rule() {
             913100,
             get("/").header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
         ),
-    ];
-    let mut missed = Vec::new();
-    for (rule, request) in &cases {
-        let verdict = request.verdict(&waf);
-        if !verdict.anomalous || !verdict.hits.iter().any(|h| h.rule == *rule) {
-            missed.push(format!(
-                "{rule}: {} {} -> {:?}",
-                request.method, request.uri, verdict.hits
-            ));
-        }
-    }
-    assert!(missed.is_empty(), "missed:\n{}", missed.join("\n"));
+    ]
 }
 
 #[test]
@@ -561,11 +613,7 @@ fn every_rule_compiles_and_a_verdict_names_its_rules() {
 
 #[test]
 fn higher_paranoia_levels_add_stricter_rules() {
-    let at = |level: u8| {
-        let text = Config::default_file()
-            .replace("paranoia_level = 1", &format!("paranoia_level = {level}"));
-        Waf::new(Config::parse(&text).unwrap()).unwrap()
-    };
+    let at = at_level;
     let ids = |waf: &Waf, request: &Req| -> Vec<u32> {
         request.verdict(waf).hits.iter().map(|h| h.rule).collect()
     };
