@@ -298,7 +298,7 @@ fn print_cpu(samples: &Samples, seconds: u64, checkout: (Instant, f64), pgbench:
         load(&orders),
         load(&transactions)
     );
-    if order_cpu > 0.0 {
+    if order_cpu > 0.0 && transaction_cpu > 0.0 {
         println!(
             "  bound: an order costs the CPU of {:.1} pgbench transactions; with both CPU-bound, \
              that caps the ratio at {:.3}",
