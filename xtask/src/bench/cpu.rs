@@ -145,8 +145,13 @@ impl Usage {
     }
 }
 
-/// Table cells of [`Usage::micros_per_request`], right-aligned in 6 columns each.
-pub fn row(cells: &[String]) -> String {
+/// A table row of [`Usage::micros_per_request`] (`?` where the window could not be read),
+/// right-aligned in 6 columns each.
+pub fn micros_row(usage: Option<&Usage>, rate: f64, commands: &[&str]) -> String {
+    let cells = match usage {
+        Some(usage) => usage.micros_per_request(rate, commands),
+        None => vec!["?".to_owned(); commands.len() + 1],
+    };
     cells.iter().map(|cell| format!("{cell:>6}")).collect()
 }
 

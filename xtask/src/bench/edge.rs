@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 use serde_json::json;
 
-use super::cpu::{Sampler, Usage, row};
+use super::cpu::{Sampler, Usage, micros_row};
 use super::harness::Harness;
 use super::measurement_seconds;
 use super::wrk::{Load, Report};
@@ -261,11 +261,8 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report, Option<Usag
     }
     println!("  CPU per request, µs: edge, nginx, core, Postgres, wrk, machine");
     for (name, report, usage) in reports {
-        let cells = match usage {
-            Some(usage) => usage.micros_per_request(report.requests_per_sec, &NAMED),
-            None => vec!["?".to_owned(); NAMED.len() + 1],
-        };
-        println!("  {name:<12}{}", row(&cells));
+        let row = micros_row(usage.as_ref(), report.requests_per_sec, &NAMED);
+        println!("  {name:<12}{row}");
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 
-use super::cpu::{Sampler, Usage, row};
+use super::cpu::{Sampler, Usage, micros_row};
 use super::wrk::{Load, Report};
 use crate::apt::{self, Need};
 use crate::cmd;
@@ -231,18 +231,14 @@ pub fn print(reports: &[WafReport], seconds: u64) {
 /// CPU per request by process (µs), GETs then POSTs: what each proxy spends, measured rather
 /// than inferred from the throughput of a machine it shares with the load generator.
 fn print_cpu(reports: &[WafReport]) {
-    let cells = |usage: Option<&Usage>, report: &Report| match usage {
-        Some(usage) => usage.micros_per_request(report.requests_per_sec, &NAMED),
-        None => vec!["?".to_owned(); NAMED.len() + 1],
-    };
     println!(
         "  CPU per request, µs (GETs | POSTs): edge, nginx (the stub's share in every row), wrk, \
          machine"
     );
     for r in reports {
-        let gets = cells(r.gets_cpu.as_ref(), &r.gets);
-        let posts = cells(r.posts_cpu.as_ref(), &r.posts);
-        println!("  {:<14}{} |{}", r.name, row(&gets), row(&posts));
+        let gets = micros_row(r.gets_cpu.as_ref(), r.gets.requests_per_sec, &NAMED);
+        let posts = micros_row(r.posts_cpu.as_ref(), r.posts.requests_per_sec, &NAMED);
+        println!("  {:<14}{gets} |{posts}", r.name);
     }
 }
 
