@@ -523,9 +523,11 @@ impl Scan<'_> {
                 (Cow::Owned(decoded), shape)
             }
         };
-        // What decoding would hide: looked at only where there is something encoded.
+        // What decoding would hide: looked at only where there is something encoded, or where
+        // the value may itself be a Java object in base64 or hex (a bare token, otherwise
+        // skipped).
         let waf = self.waf;
-        if raw_shape.any(class::PERCENT | class::NON_ASCII) {
+        if raw_shape.any(class::PERCENT | class::NON_ASCII) || java_magic(&value.raw) {
             let raw = value.raw.to_ascii_lowercase();
             self.patterns(&waf.raw, &raw, value);
         }
@@ -675,6 +677,13 @@ impl Scan<'_> {
                 .collect(),
         }
     }
+}
+
+/// Whether `raw` holds the start of a serialized Java object as base64 (`rO0AB`) or hex
+/// (`aced0005`), the ASCII forms rule 944200 looks for.
+fn java_magic(raw: &[u8]) -> bool {
+    raw.windows(5).any(|w| w.eq_ignore_ascii_case(b"ro0ab"))
+        || raw.windows(8).any(|w| w.eq_ignore_ascii_case(b"aced0005"))
 }
 
 /// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look

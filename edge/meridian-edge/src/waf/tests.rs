@@ -535,6 +535,17 @@ fn attack_cases() -> Vec<(u32, Req)> {
         (942560, get("/search?q=1.e(ascii)")),
         (944110, get("/search?q=java.Runtime")),
         (
+            944200,
+            get("/search?q=rO0ABXNyABFqYXZhLnV0aWwuSGFzaE1hcAUH2sHDFmDRAwACRgAKbG9hZEZhY3Rvcg"),
+        ),
+        (
+            944200,
+            json(
+                "/cart/items",
+                r#"{"product_id":"aced0005737200116a6176612e7574696c2e486173684d6170","quantity":1}"#,
+            ),
+        ),
+        (
             913100,
             get("/").header("user-agent", "Mozilla/5.0 root@abc123.interact.sh"),
         ),
