@@ -682,8 +682,13 @@ impl Scan<'_> {
 /// Whether `raw` holds the start of a serialized Java object as base64 (`rO0AB`) or hex
 /// (`aced0005`), the ASCII forms rule 944200 looks for.
 fn java_magic(raw: &[u8]) -> bool {
-    raw.windows(5).any(|w| w.eq_ignore_ascii_case(b"ro0ab"))
-        || raw.windows(8).any(|w| w.eq_ignore_ascii_case(b"aced0005"))
+    // Both hold a zero digit, rare in text: only around one is there anything to compare.
+    let around = |at: usize, before: usize, magic: &[u8]| {
+        at.checked_sub(before)
+            .and_then(|start| raw.get(start..start + magic.len()))
+            .is_some_and(|window| window.eq_ignore_ascii_case(magic))
+    };
+    memchr::memchr_iter(b'0', raw).any(|at| around(at, 2, b"ro0ab") || around(at, 4, b"aced0005"))
 }
 
 /// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look

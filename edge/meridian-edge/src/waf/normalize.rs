@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use base64::Engine as _;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfkc_quick};
 
 /// How many rounds of percent-decoding a value gets (`%25252e` needs three).
 const URL_DECODE_ROUNDS: usize = 3;
@@ -178,7 +178,15 @@ impl<'v> Views<'v> {
                 shape.any &= !class::UPPER;
             }
         } else {
-            text = Cow::Owned(text.nfkc().collect::<String>().to_lowercase());
+            // Most non-ASCII text (accented names, addresses) is already in NFKC, which the
+            // quick check tells without building the normalised copy.
+            let lower = match is_nfkc_quick(text.chars()) {
+                IsNormalized::Yes => text.to_lowercase(),
+                IsNormalized::No | IsNormalized::Maybe => {
+                    text.nfkc().collect::<String>().to_lowercase()
+                }
+            };
+            text = Cow::Owned(lower);
             shape = Shape::of(text.as_bytes());
         }
         let sql = sql_form(&text, shape).filter(|sql| *sql != *text);

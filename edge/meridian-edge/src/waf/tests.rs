@@ -575,6 +575,22 @@ fn attack_cases() -> Vec<(u32, Req)> {
 }
 
 #[test]
+fn java_magic_is_found_wherever_it_sits() {
+    for raw in [
+        "rO0ABXNy",
+        "xx rO0AB",
+        "ACED0005737200",
+        "0xaced0005",
+        "rO0AB",
+    ] {
+        assert!(java_magic(raw.as_bytes()), "{raw}");
+    }
+    for raw in ["rO0A", "ced0005", "acedx0005", "10005", "order 0005", ""] {
+        assert!(!java_magic(raw.as_bytes()), "{raw}");
+    }
+}
+
+#[test]
 fn exclusions_disabled_rules_and_paranoia_apply() {
     let attack = json(
         "/users/register",
