@@ -177,6 +177,17 @@ const RESTRICTED_HEADERS: [&str; 8] = [
     "x-method-override",
     "request-range",
 ];
+/// Parameters of once-popular PHP applications (Mambo/Joomla, Geeklog, Gallery, AppServ, ...)
+/// that included a file from the path they were given (931110).
+const RFI_PARAMETERS: [&str; 7] = [
+    "mosconfig_absolute_path",
+    "_conf[path]",
+    "_server[document_root]",
+    "gallery_basedir",
+    "path[docroot]",
+    "appserv_root",
+    "config[root_dir]",
+];
 /// Argument names that carry session ids on platforms that accept them in URLs (943110/943120):
 /// exact names, then name endings.
 const SESSION_ID_NAMES: [&str; 12] = [
@@ -195,11 +206,35 @@ const SESSION_ID_NAMES: [&str; 12] = [
 ];
 const SESSION_ID_SUFFIXES: [&str; 5] =
     ["session", "sessionid", "session_id", "session-id", "_sess"];
+/// Session tokens of newer frameworks (Auth.js/NextAuth, Meteor, Sails, CakePHP, Koa, Shiny),
+/// looked for only when the link came from another site (943110): without a referer they are
+/// too rarely fixation to block on.
+const SESSION_TOKEN_NAMES: [&str; 9] = [
+    "next-auth.session-token",
+    "__secure-next-auth.session-token",
+    "__host-next-auth.session-token",
+    "meteor_login_token",
+    "sails.sid",
+    "cakephp",
+    "koa.sess",
+    "koa:sess",
+    "shiny-token",
+];
 
-fn is_session_id_name(name: &str) -> bool {
+/// Whether `name` carries a session id: `Some(true)` for the names of [`SESSION_ID_NAMES`] and
+/// [`SESSION_ID_SUFFIXES`] (943110 and 943120), `Some(false)` for [`SESSION_TOKEN_NAMES`] (943110
+/// only).
+fn session_id_name(name: &str) -> Option<bool> {
     let name = name.to_ascii_lowercase();
-    SESSION_ID_NAMES.contains(&name.as_str())
+    if SESSION_ID_NAMES.contains(&name.as_str())
         || SESSION_ID_SUFFIXES.iter().any(|s| name.ends_with(s))
+    {
+        Some(true)
+    } else if SESSION_TOKEN_NAMES.contains(&name.as_str()) {
+        Some(false)
+    } else {
+        None
+    }
 }
 
 impl Waf {
@@ -276,6 +311,7 @@ impl Waf {
             scan.hit(ids::MULTIPART_PART_HEADERS, "MULTIPART_PART_HEADERS");
         }
         scan.session_ids(request, &parsed);
+        scan.rfi_parameters(&parsed);
         for (index, value) in parsed.values.iter().enumerate() {
             scan.current = index;
             scan.value(value);
@@ -427,16 +463,50 @@ impl Scan<'_> {
         }
     }
 
+    /// Parameters through which old PHP applications include a file, given a URL (931110): the
+    /// name is the evidence, so the rule's pattern, which reads values, cannot see it.
+    fn rfi_parameters(&mut self, parsed: &Parsed<'_>) {
+        let Some(index) = RULES.iter().position(|r| r.id == ids::RFI_PARAMETER) else {
+            return;
+        };
+        for value in &parsed.values {
+            if !value.targets.contains(Targets::ARGS)
+                || !RFI_PARAMETERS
+                    .iter()
+                    .any(|name| value.name.eq_ignore_ascii_case(name))
+                || !self.wants(index, value)
+            {
+                continue;
+            }
+            let decoded = match value.encoding {
+                Encoding::Plain => Cow::Borrowed(value.raw.as_ref()),
+                _ => Cow::Owned(normalize::url_decode_repeatedly(
+                    &value.raw,
+                    value.encoding == Encoding::Form,
+                )),
+            };
+            let decoded = decoded.trim_ascii_start().to_ascii_lowercase();
+            if ["file://", "ftp://", "ftps://", "http://", "https://"]
+                .iter()
+                .any(|scheme| decoded.starts_with(scheme.as_bytes()))
+            {
+                self.hits.insert(ids::RFI_PARAMETER, target_name(value));
+            }
+        }
+    }
+
     /// Session ids passed as arguments: from another site's page (943110) or typed/forged with
     /// no referer at all (943120).
     fn session_ids(&mut self, request: &Request<'_>, parsed: &Parsed<'_>) {
-        let named = parsed
+        let Some(without_referer) = parsed
             .values
             .iter()
-            .any(|v| v.targets.contains(Targets::ARG_NAMES) && is_session_id_name(&v.name));
-        if !named {
+            .filter(|v| v.targets.contains(Targets::ARG_NAMES))
+            .filter_map(|v| session_id_name(&v.name))
+            .reduce(|a, b| a || b)
+        else {
             return;
-        }
+        };
         let host = request
             .headers
             .get(header::HOST)
@@ -447,7 +517,8 @@ impl Scan<'_> {
             .get(header::REFERER)
             .and_then(|r| r.to_str().ok())
         {
-            None => self.hit(ids::SESSION_ID_NO_REFERER, "ARGS_NAMES"),
+            None if without_referer => self.hit(ids::SESSION_ID_NO_REFERER, "ARGS_NAMES"),
+            None => {}
             Some(referer) => {
                 let referer_host = referer
                     .split_once("://")

@@ -162,6 +162,7 @@ pub mod ids {
     pub const MULTIPART_MALFORMED: u32 = 922100;
     pub const MULTIPART_PART_HEADERS: u32 = 922110;
     pub const NEWLINE_IN_PATH: u32 = 921190;
+    pub const RFI_PARAMETER: u32 = 931110;
     pub const SESSION_ID_OFF_DOMAIN: u32 = 943110;
     pub const SESSION_ID_NO_REFERER: u32 = 943120;
 }

