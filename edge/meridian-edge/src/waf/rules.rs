@@ -1128,6 +1128,17 @@ pub static RULES: &[Rule] = &[
         ),
     ),
     rule(
+        942170,
+        1,
+        Critical,
+        "SQL injection: blind test with a conditional or delay right after select or ;",
+        T_ARGS_PATH,
+        Pattern(
+            Sql,
+            r"(?:\bselect|;)\s*(?:benchmark|if|sleep|pg_sleep)\s*\(\s*\(?\s*[\w'\x22@]",
+        ),
+    ),
+    rule(
         942190,
         1,
         Critical,
@@ -1206,7 +1217,7 @@ pub static RULES: &[Rule] = &[
         Targets(T_ARGS.0 | Targets::ARG_NAMES.0),
         Pattern(
             Text,
-            r"\[\s*\$(?:ne|eq|lte?|gte?|n?in|mod|all|size|exists|type|slice|x?or|div|like|between|and|regex|where|nor|not|elemmatch|expr)\s*\]",
+            r"\[\s*\$(?:ne|eq|lte?|gte?|n?in|mod|all|size|exists|type|slice|x?or|div|like|between|and|regex|where|nor|not|elemmatch|expr)\s*\]|^\$(?:ne|eq|lte?|gte?|n?in|mod|all|size|exists|type|slice|x?or|and|regex|where|nor|not|elemmatch|expr|text|jsonschema|function|accumulator)$",
         ),
     ),
     rule(
@@ -1217,7 +1228,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\bprocedure\s+analyse\s*\(|\b\w+::(?:int|integer|bigint|smallint|text|varchar|numeric|regclass|oid|bytea)\b|\bdiv\s*\(\s*-?[\d.]+\s*,|\blo_(?:get|import|export|creat|create|open|put|from_bytea|unlink)\s*\(",
+            r"\bprocedure\s+analyse\s*\(|(?:\b\w+|\))\s*::\s*(?:int[248]?|integer|bigint|smallint|text|varchar|numeric|regclass|oid|bytea|real|float[48]?|double\s+precision|bool(?:ean)?)\b|\bdiv\s*\(\s*-?[\d.]+\s*,|\blo_(?:get|import|export|creat|create|open|put|from_bytea|unlink)\s*\(",
         ),
     ),
     rule(
@@ -1409,7 +1420,7 @@ pub static RULES: &[Rule] = &[
         T_ALL,
         Pattern(
             Text,
-            r"\$\{[^}]{0,40}(?:jndi|ldaps?|rmi|dns|iiop|corba|nds|nis|lower:|upper:|env:|sys:|date:|main:|java:|::-|base64:|\$\{)",
+            r"\$\{[^}]{0,40}(?:jndi|ldaps?|rmi|dns|iiop|corba|nds|nis|lower:|upper:|env:|sys:|date:|main:|java:|::-|base64:|\$\{)|jndi\s*:\s*(?:ldaps?|rmi|dns|iiop|corba|nds|nis|https?)\s*:",
         ),
     ),
     rule(

