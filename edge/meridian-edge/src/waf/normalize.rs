@@ -510,13 +510,13 @@ fn ascii_cmd_form(text: &[u8]) -> Vec<u8> {
     out
 }
 
-/// If `value` is plausibly base64 of text (at least 12 characters of the standard or URL-safe
+/// If `value` is plausibly base64 of text (at least 8 characters of the standard or URL-safe
 /// alphabet, decoding to UTF-8 that is nearly all printable), the decoded text.
 pub fn base64_text(value: &[u8]) -> Option<Vec<u8>> {
     let trimmed = value.trim_ascii();
     let alphabet =
         |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_' | b'=' | b' ');
-    if trimmed.len() < 12 || !trimmed.iter().all(alphabet) {
+    if trimmed.len() < 8 || !trimmed.iter().all(alphabet) {
         return None;
     }
     // A `+` of the alphabet reads as a space once a query string is decoded.
@@ -530,7 +530,7 @@ pub fn base64_text(value: &[u8]) -> Option<Vec<u8>> {
     } else {
         trimmed
     };
-    if trimmed.len() < 12 || trimmed.len() > 16 * 1024 {
+    if trimmed.len() < 8 || trimmed.len() > 16 * 1024 {
         return None;
     }
     let body = trimmed
@@ -642,5 +642,10 @@ mod tests {
             Some(&b"<img src=x onerror=alert(document.domain)>/all"[..])
         );
         assert_eq!(base64_text(b"two words here"), None);
+        // Short ones too, as long as they decode to text: mixed-case words do not.
+        assert_eq!(base64_text(b"ZWNobyBo").as_deref(), Some(&b"echo h"[..]));
+        assert_eq!(base64_text(b"PlayStation"), None);
+        assert_eq!(base64_text(b"MacBookPro"), None);
+        assert_eq!(base64_text(b"Abc1234"), None);
     }
 }

@@ -364,6 +364,8 @@ fn attack_cases() -> Vec<(u32, Req)> {
             get("/search?q=%3Cscript%3Edocument.cookie=%22sid=1;%20domain=.evil%22%3C/script%3E"),
         ),
         (943120, get("/login?PHPSESSID=abc123")),
+        // "\r\nRSET\r\n", base64 without padding: 11 characters.
+        (921910, get("/search?q=DQpSU0VUDQo")),
         (
             942290,
             json(
