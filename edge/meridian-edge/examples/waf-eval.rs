@@ -10,8 +10,9 @@
 //!
 //! `cargo run --release -p meridian-edge --example waf-eval -- CORPUS.jsonl [--paranoia N] [--misses] [--disable ID|LO-HI]...`
 //!
-//! The corpus is not part of the repository: build it from any public attack collection (the
-//! OWASP CRS regression tests, gotestwaf's test cases) in this format.
+//! The corpus is not part of the repository: build it from any public attack collection in this
+//! format. `examples/waf-corpus/` converts two from their checkouts: gotestwaf's test cases
+//! (attacks and benign texts) and the OWASP CRS regression tests (attacks, with their levels).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;
