@@ -11,8 +11,9 @@
 //! `cargo run --release -p meridian-edge --example waf-eval -- CORPUS.jsonl [--paranoia N] [--misses] [--disable ID|LO-HI]...`
 //!
 //! The corpus is not part of the repository: build it from any public attack collection in this
-//! format. `examples/waf-corpus/` converts two from their checkouts: gotestwaf's test cases
-//! (attacks and benign texts) and the OWASP CRS regression tests (attacks, with their levels).
+//! format. `examples/waf-corpus/` converts three from their checkouts: gotestwaf's test cases
+//! (attacks and benign texts), the OWASP CRS regression tests (attacks, with their levels) and
+//! openappsec's mgm-web-attack-payloads (attacks and benign texts).
 
 use std::collections::BTreeMap;
 use std::io::BufRead;

@@ -595,10 +595,9 @@ impl Scan<'_> {
             }
         };
         // What decoding would hide: looked at only where there is something encoded, or where
-        // the value may itself be a Java object in base64 or hex (a bare token, otherwise
-        // skipped).
+        // a bare token (otherwise skipped) may be a Java object or hex-written traversal.
         let waf = self.waf;
-        if raw_shape.any(class::PERCENT | class::NON_ASCII) || java_magic(&value.raw) {
+        if raw_shape.any(class::PERCENT | class::NON_ASCII) || raw_markers(&value.raw) {
             let raw = value.raw.to_ascii_lowercase();
             self.patterns(&waf.raw, &raw, value);
         }
@@ -750,16 +749,23 @@ impl Scan<'_> {
     }
 }
 
-/// Whether `raw` holds the start of a serialized Java object as base64 (`rO0AB`) or hex
-/// (`aced0005`), the ASCII forms rule 944200 looks for.
-fn java_magic(raw: &[u8]) -> bool {
-    // Both hold a zero digit, rare in text: only around one is there anything to compare.
+/// Whether `raw`, with nothing percent-encoded, still has something only its raw form shows:
+/// the start of a serialized Java object as base64 (`rO0AB`) or hex (`aced0005`), which rule
+/// 944200 looks for, or a dot or slash written as `0x2e`, `0x2f` or `0x5c` (930100).
+fn raw_markers(raw: &[u8]) -> bool {
+    // All hold a zero digit, rare in text: only around one is there anything to compare.
     let around = |at: usize, before: usize, magic: &[u8]| {
         at.checked_sub(before)
             .and_then(|start| raw.get(start..start + magic.len()))
             .is_some_and(|window| window.eq_ignore_ascii_case(magic))
     };
-    memchr::memchr_iter(b'0', raw).any(|at| around(at, 2, b"ro0ab") || around(at, 4, b"aced0005"))
+    memchr::memchr_iter(b'0', raw).any(|at| {
+        around(at, 2, b"ro0ab")
+            || around(at, 4, b"aced0005")
+            || around(at, 0, b"0x2e")
+            || around(at, 0, b"0x2f")
+            || around(at, 0, b"0x5c")
+    })
 }
 
 /// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look

@@ -364,6 +364,14 @@ fn attack_cases() -> Vec<(u32, Req)> {
             get("/search?q=%3Cscript%3Edocument.cookie=%22sid=1;%20domain=.evil%22%3C/script%3E"),
         ),
         (943120, get("/login?PHPSESSID=abc123")),
+        (
+            930100,
+            get("/products?image=0x2e0x2e0x5c0x2e0x2e0x5cwin.ini"),
+        ),
+        (
+            930100,
+            get("/products?image=..%01%c1%8s..%01%c1%8setc%c1%8sshadow"),
+        ),
         // "\r\nRSET\r\n", base64 without padding: 11 characters.
         (921910, get("/search?q=DQpSU0VUDQo")),
         (
@@ -612,18 +620,30 @@ fn framework_session_tokens_need_an_off_domain_referer() {
 }
 
 #[test]
-fn java_magic_is_found_wherever_it_sits() {
-    for raw in [
+fn raw_markers_are_found_wherever_they_sit() {
+    let found = [
         "rO0ABXNy",
         "xx rO0AB",
         "ACED0005737200",
         "0xaced0005",
         "rO0AB",
-    ] {
-        assert!(java_magic(raw.as_bytes()), "{raw}");
+        "..0x2fetc",
+        "0X5C",
+    ];
+    for raw in found {
+        assert!(raw_markers(raw.as_bytes()), "{raw}");
     }
-    for raw in ["rO0A", "ced0005", "acedx0005", "10005", "order 0005", ""] {
-        assert!(!java_magic(raw.as_bytes()), "{raw}");
+    for raw in [
+        "rO0A",
+        "ced0005",
+        "acedx0005",
+        "10005",
+        "order 0005",
+        "0x20",
+        "0x",
+        "",
+    ] {
+        assert!(!raw_markers(raw.as_bytes()), "{raw}");
     }
 }
 
