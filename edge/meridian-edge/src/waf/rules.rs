@@ -1106,7 +1106,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\b(?:information_schema|tempdb|msdb|schema_name|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b|\bdb_name\s*\(",
+            r"\b(?:information_schema|tempdb|msdb|schema_name|mysql\.(?:user|db|host|proc)|performance_schema|pg_(?:catalog|shadow|user|roles|authid|database|tables|namespace|stat_activity)|sysobjects|syscolumns|sysusers|sys\.(?:tables|objects|columns|databases|sql_logins|server_principals)|msysaccessobjects|msysobjects|msysqueries|msysrelationships|sqlite_(?:master|schema|temp_master)|master\.\.sysdatabases|sysibm\.\w+|syscat\.\w+|master\.\.sys\w+|pg_group|dba_users|all_tables|all_tab_columns|user_tables|user_tab_columns|v\$version|xp_cmdshell|xp_dirtree|xp_regread|sp_oacreate|sp_executesql|sp_makewebtask|dbms_\w+|utl_(?:http|inaddr|file)|sys_context)\b|\bdb_name\s*\(",
         ),
     ),
     rule(
@@ -1150,7 +1150,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Sql,
-            r"\bunion\s+(?:all\s+|distinct\s+)?[(\s]*select\b|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|;\s*(?:exec|execute|declare|shutdown)\b|\bdeclare\s+@\w+\s|\bopenrowset\s*\(|\bopendatasource\s*\(|\binto\s+(?:out|dump)file\b|\bselect\s+@@\w+|\b@@(?:version|datadir|hostname|basedir|servername)\b|\bfrom\s+dual\b|\bwaitfor\s+(?:delay|time)\b",
+            r"\bunion\s+(?:all\s+|distinct\s+)?[(\s]*select\b|\bexec(?:ute)?\s+(?:master\.|xp_|sp_)|;\s*(?:exec|execute|declare|shutdown)\b|\bdeclare\s+@\w+\s|\bopenrowset\s*\(|\bopendatasource\s*\(|\binto\s+(?:out|dump)file\b|\bselect\s+@@\w+|\b@@(?:version|datadir|hostname|basedir|servername)\b|\bfrom\s+dual\b|\bwaitfor\s+(?:delay|time)\b|\bselect\s+(?:current_user|session_user|system_user|current_database\s*\(|current\s+(?:server|schema|user)\b|version\s*\(\s*\))|\bbackup\s+database\s+\w+\s+to\s+disk",
         ),
     ),
     rule(

@@ -365,6 +365,11 @@ fn attack_cases() -> Vec<(u32, Req)> {
         ),
         (943120, get("/login?PHPSESSID=abc123")),
         (
+            942140,
+            get("/search?q=select%20name%20from%20sysibm.systables"),
+        ),
+        (942190, get("/search?q=select%20session_user")),
+        (
             930100,
             get("/products?image=0x2e0x2e0x5c0x2e0x2e0x5cwin.ini"),
         ),
