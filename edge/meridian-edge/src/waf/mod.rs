@@ -478,14 +478,9 @@ impl Scan<'_> {
             {
                 continue;
             }
-            let decoded = match value.encoding {
-                Encoding::Plain => Cow::Borrowed(value.raw.as_ref()),
-                _ => Cow::Owned(normalize::url_decode_repeatedly(
-                    &value.raw,
-                    value.encoding == Encoding::Form,
-                )),
-            };
-            let decoded = decoded.trim_ascii_start().to_ascii_lowercase();
+            let decoded = percent_decoded(value)
+                .trim_ascii_start()
+                .to_ascii_lowercase();
             if ["file://", "ftp://", "ftps://", "http://", "https://"]
                 .iter()
                 .any(|scheme| decoded.starts_with(scheme.as_bytes()))
@@ -584,15 +579,11 @@ impl Scan<'_> {
     }
 
     fn scan_value(&mut self, value: &Value<'_>) {
-        let plus_is_space = value.encoding == Encoding::Form;
         let raw_shape = Shape::of(&value.raw);
-        let (decoded, shape) = match value.encoding {
-            Encoding::Plain => (Cow::Borrowed(value.raw.as_ref()), raw_shape),
-            _ => {
-                let decoded = normalize::url_decode_repeatedly(&value.raw, plus_is_space);
-                let shape = Shape::of(&decoded);
-                (Cow::Owned(decoded), shape)
-            }
+        let decoded = percent_decoded(value);
+        let shape = match decoded {
+            Cow::Borrowed(_) => raw_shape,
+            Cow::Owned(ref decoded) => Shape::of(decoded),
         };
         // What decoding would hide: looked at only where there is something encoded, or where
         // a bare token (otherwise skipped) may be a Java object or hex-written traversal.
@@ -746,6 +737,17 @@ impl Scan<'_> {
                 .map(|(rule, target)| Hit { rule, target })
                 .collect(),
         }
+    }
+}
+
+/// `value` percent-decoded as its encoding says (borrowed when it arrived decoded).
+fn percent_decoded<'v>(value: &'v Value<'_>) -> Cow<'v, [u8]> {
+    match value.encoding {
+        Encoding::Plain => Cow::Borrowed(value.raw.as_ref()),
+        encoding => Cow::Owned(normalize::url_decode_repeatedly(
+            &value.raw,
+            encoding == Encoding::Form,
+        )),
     }
 }
 
