@@ -396,15 +396,16 @@ pub static RULES: &[Rule] = &[
         930100,
         1,
         Critical,
-        // Two or three dots then a slash, each written any way a decoder somewhere reads as
-        // one (percent, double percent, overlong UTF-8 and the bit-flipped forms IIS took, %u,
-        // full width, `0x2e`; a `?` or `%3f` stands for a dot in Windows' wildcards), with the
-        // `%00`/`%01` that truncating decoders drop.
+        // After a slash or at the start, two or three dots then a slash, each written any way
+        // a decoder somewhere reads as one (percent, double percent, overlong UTF-8 and the
+        // bit-flipped forms IIS took, %u, full width, `0x2e`; a `?` or `%3f` stands for a dot
+        // in Windows' wildcards), with the `%00`/`%01` that truncating decoders drop; the
+        // common encodings of `../` count anywhere.
         "path traversal attack (encoded /../)",
         T_ALL,
         Pattern(
             Raw,
-            r"(?:^|(?:/|\\|%2f|%5c|%252f|%255c|%c0%af|%c0%2f|%c0%5c|%c0%9v|%c0%qf|%c1%1c|%c1%9c|%c1%8s|%c1%pc|%c1%af|%bg%qf|%e0%80%af|%f0%80%80%af|%f8%80%80%80%af|%u2215|%u2216|%uefc8|%uf025|%u002f|%uff0f|0x2f|0x5c))(?:(?:\.|%2e|%252e|%c0%ae|%c0%2e|%c0%5e|%c0%ee|%c0%fe|%c0\.|%e0%80%ae|%f0%80%80%ae|%f8%80%80%80%ae|%fc%80%80%80%80%ae|%u002e|%uff0e|%u2024|0x2e|%3f|\?)(?:%0[01])?){2,3}(?:/|\\|%2f|%5c|%252f|%255c|%c0%af|%c0%2f|%c0%5c|%c0%9v|%c0%qf|%c1%1c|%c1%9c|%c1%8s|%c1%pc|%c1%af|%bg%qf|%e0%80%af|%f0%80%80%af|%f8%80%80%80%af|%u2215|%u2216|%uefc8|%uf025|%u002f|%uff0f|0x2f|0x5c)|(?:%25c0%25ae){2}%25c0%25af|(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e|\.)(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c|/|\\)|\.(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2f|%5c|%c0%af|%c1%9c|%252f|%255c|/|\\)|\.\.(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c)|(?:%25c0%25ae){2}%25c0%25af",
+            r"(?:^|(?:/|\\|%2f|%5c|%252f|%255c|%c0%af|%c0%2f|%c0%5c|%c0%9v|%c0%qf|%c1%1c|%c1%9c|%c1%8s|%c1%pc|%c1%af|%bg%qf|%e0%80%af|%f0%80%80%af|%f8%80%80%80%af|%u2215|%u2216|%uefc8|%uf025|%u002f|%uff0f|0x2f|0x5c))(?:(?:\.|%2e|%252e|%c0%ae|%c0%2e|%c0%5e|%c0%ee|%c0%fe|%c0\.|%e0%80%ae|%f0%80%80%ae|%f8%80%80%80%ae|%fc%80%80%80%80%ae|%u002e|%uff0e|%u2024|0x2e|%3f|\?)(?:%0[01])?){2,3}(?:/|\\|%2f|%5c|%252f|%255c|%c0%af|%c0%2f|%c0%5c|%c0%9v|%c0%qf|%c1%1c|%c1%9c|%c1%8s|%c1%pc|%c1%af|%bg%qf|%e0%80%af|%f0%80%80%af|%f8%80%80%80%af|%u2215|%u2216|%uefc8|%uf025|%u002f|%uff0f|0x2f|0x5c)|(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e|\.)(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c|/|\\)|\.(?:%2e|%c0%ae|%e0%80%ae|%u002e|%uff0e|%252e)(?:%2f|%5c|%c0%af|%c1%9c|%252f|%255c|/|\\)|\.\.(?:%2f|%5c|%c0%af|%c1%9c|%e0%80%af|%u2215|%u2216|%uff0f|%252f|%255c)|(?:%25c0%25ae){2}%25c0%25af",
         ),
     ),
     rule(
