@@ -14,7 +14,10 @@ pub mod routes;
 pub mod seed;
 pub mod store;
 
-use meridian_contracts::catalog::{GetProductSummary, ProductSummaryRequest};
+use meridian_contracts::catalog::{
+    GetProductSummary, ListCategories, ListProductSnapshots, ProductSummaryRequest,
+    SnapshotPageRequest,
+};
 use meridian_platform::{Mounted, ServiceContext};
 use sqlx::PgPool;
 
@@ -43,6 +46,34 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
             move |request: ProductSummaryRequest| {
                 let pool = summaries.clone();
                 async move { store::summary(&pool, &request.product_id).await }
+            },
+            ctx.shutdown.clone(),
+        )
+        .await?,
+    );
+    let snapshots = pool.clone();
+    tasks.push(
+        meridian_platform::rpc::serve::<ListProductSnapshots, _, _>(
+            ctx.nats.clone(),
+            &ctx.naming,
+            "catalog",
+            move |request: SnapshotPageRequest| {
+                let pool = snapshots.clone();
+                async move { store::snapshot_page(&pool, &request).await }
+            },
+            ctx.shutdown.clone(),
+        )
+        .await?,
+    );
+    let categories = pool.clone();
+    tasks.push(
+        meridian_platform::rpc::serve::<ListCategories, _, _>(
+            ctx.nats.clone(),
+            &ctx.naming,
+            "catalog",
+            move |()| {
+                let pool = categories.clone();
+                async move { store::category_infos(&pool).await }
             },
             ctx.shutdown.clone(),
         )

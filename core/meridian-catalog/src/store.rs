@@ -334,3 +334,75 @@ pub async fn summary(
         },
     ))
 }
+
+/// A reply to `catalog.product_snapshots` stays under this many bytes of JSON (NATS' default
+/// message limit is 1 MiB; a product is at most about 14 KiB).
+const SNAPSHOT_PAGE_BYTES: usize = 512 * 1024;
+
+/// Products that are not deleted, whatever their status, in id order after `after`: what a
+/// projection is rebuilt from (the `catalog.product_snapshots` contract). The error is the
+/// reply's error text.
+pub async fn snapshot_page(
+    pool: &sqlx::PgPool,
+    request: &meridian_contracts::catalog::SnapshotPageRequest,
+) -> Result<meridian_contracts::catalog::SnapshotPage, String> {
+    let limit = i64::from(request.limit.clamp(1, 1000));
+    let rows: Vec<ProductRow> = sqlx::query_as(
+        "SELECT * FROM products WHERE deleted_at IS NULL AND ($1::uuid IS NULL OR id > $1) \
+         ORDER BY id LIMIT $2",
+    )
+    .bind(request.after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|error| {
+        tracing::warn!(%error, "answering catalog.product_snapshots");
+        "the catalog is unavailable".to_owned()
+    })?;
+    let full = rows.len() as i64 == limit;
+    let count = rows.len();
+    let mut products = Vec::with_capacity(rows.len());
+    let mut bytes = 0;
+    for row in rows {
+        let snapshot = Product::from(row).snapshot();
+        bytes += snapshot.name.len()
+            + snapshot.description.len()
+            + snapshot.attributes.to_string().len()
+            + snapshot.images.iter().map(|i| i.len() + 3).sum::<usize>()
+            + 400;
+        products.push(snapshot);
+        if bytes > SNAPSHOT_PAGE_BYTES {
+            break;
+        }
+    }
+    // A page cut short by its size, or a full one, may have a successor.
+    let next = if full || products.len() < count {
+        products.last().map(|p| p.id)
+    } else {
+        None
+    };
+    Ok(meridian_contracts::catalog::SnapshotPage { products, next })
+}
+
+/// Every category, for other services (the `catalog.categories` contract).
+pub async fn category_infos(
+    pool: &sqlx::PgPool,
+) -> Result<Vec<meridian_contracts::catalog::CategoryInfo>, String> {
+    let mut conn = pool.acquire().await.map_err(|error| {
+        tracing::warn!(%error, "answering catalog.categories");
+        "the catalog is unavailable".to_owned()
+    })?;
+    let rows = categories(&mut conn).await.map_err(|error| {
+        tracing::warn!(%error, "answering catalog.categories");
+        "the catalog is unavailable".to_owned()
+    })?;
+    Ok(rows
+        .into_iter()
+        .map(|c| meridian_contracts::catalog::CategoryInfo {
+            id: c.id,
+            name: c.name,
+            slug: c.slug,
+            parent_id: c.parent_id,
+        })
+        .collect())
+}

@@ -1,6 +1,8 @@
 //! Contracts the catalog service answers.
 
+use meridian_jetstream::events::catalog::ProductSnapshotV1;
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::Contract;
 
@@ -32,4 +34,46 @@ impl Contract for GetProductSummary {
     /// `None` when there is no such product (or it was deleted).
     type Response = Option<ProductSummary>;
     const ENDPOINT: &'static str = "catalog.product_summary";
+}
+
+/// Every product that is not deleted, whatever its status, a page at a time in id order:
+/// what a projection (the search index) is rebuilt from.
+pub struct ListProductSnapshots;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SnapshotPageRequest {
+    /// The last product id of the previous page; `None` for the first page.
+    pub after: Option<Uuid>,
+    /// At most this many products (the catalog may answer fewer, to bound the reply's size).
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SnapshotPage {
+    pub products: Vec<ProductSnapshotV1>,
+    /// Where the next page starts; `None` after the last page.
+    pub next: Option<Uuid>,
+}
+
+impl Contract for ListProductSnapshots {
+    type Request = SnapshotPageRequest;
+    type Response = SnapshotPage;
+    const ENDPOINT: &'static str = "catalog.product_snapshots";
+}
+
+/// The whole category list (the catalog holds at most 1000).
+pub struct ListCategories;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CategoryInfo {
+    pub id: Uuid,
+    pub name: String,
+    pub slug: String,
+    pub parent_id: Option<Uuid>,
+}
+
+impl Contract for ListCategories {
+    type Request = ();
+    type Response = Vec<CategoryInfo>;
+    const ENDPOINT: &'static str = "catalog.categories";
 }

@@ -23,6 +23,8 @@ pub struct ServiceContext {
     pub redis: fred::clients::Pool,
     pub redis_prefix: String,
     pub verifier: TokenVerifier,
+    /// Local state a service can rebuild (see `Settings::data_dir`).
+    pub data_dir: std::path::PathBuf,
     pub shutdown: CancellationToken,
 }
 

@@ -32,6 +32,9 @@ pub struct Settings {
     pub redis_prefix: String,
     /// Connections per service pool.
     pub db_pool_size: u32,
+    /// Where services keep local state that can be rebuilt (the search index):
+    /// `MERIDIAN_DATA_DIR`, `.meridian/data` by default.
+    pub data_dir: std::path::PathBuf,
 }
 
 impl fmt::Debug for Settings {
@@ -47,6 +50,7 @@ impl fmt::Debug for Settings {
             .field("redis", &redact(&self.redis_url))
             .field("nats", &redact(&self.nats_url))
             .field("nats_prefix", &self.nats_prefix)
+            .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
     }
 }
@@ -119,6 +123,7 @@ impl Settings {
             db_pool_size: db_pool_size.parse().map_err(|_| {
                 anyhow::anyhow!("MERIDIAN_DB_POOL_SIZE={db_pool_size:?} is not a number")
             })?,
+            data_dir: get("MERIDIAN_DATA_DIR", ".meridian/data").into(),
         })
     }
 }
