@@ -123,6 +123,7 @@ pub async fn build(settings: &Settings) -> anyhow::Result<Core> {
         redis: connections.redis.clone(),
         redis_prefix: settings.redis_prefix.clone(),
         verifier: verifier.clone(),
+        data_dir: settings.data_dir.clone(),
         shutdown: shutdown.clone(),
     };
     let mut router = Router::new();

@@ -57,6 +57,13 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_payments::start(ctx, pool)),
         openapi: meridian_payments::routes::openapi,
     },
+    ServiceEntry {
+        name: "search",
+        schema: meridian_search::SCHEMA,
+        migrate: |pool| Box::pin(meridian_search::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_search::start(ctx, pool)),
+        openapi: meridian_search::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

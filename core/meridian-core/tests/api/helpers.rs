@@ -51,6 +51,13 @@ pub async fn isolated_settings() -> Settings {
         "DATABASE_URL" => Some(url.clone()),
         "MERIDIAN_NATS_PREFIX" | "MERIDIAN_REDIS_PREFIX" => Some(prefix.clone()),
         "MERIDIAN_DB_POOL_SIZE" => Some("5".into()),
+        "MERIDIAN_DATA_DIR" => Some(
+            std::env::temp_dir()
+                .join("meridian-tests")
+                .join(&prefix)
+                .display()
+                .to_string(),
+        ),
         "MERIDIAN_HTTP_ADDR" | "MERIDIAN_OPS_ADDR" => Some("127.0.0.1:0".into()),
         other => std::env::var(other).ok(),
     })
@@ -315,6 +322,7 @@ impl CoreProcess {
             .env("MERIDIAN_NATS_PREFIX", &settings.nats_prefix)
             .env("MERIDIAN_REDIS_PREFIX", &settings.redis_prefix)
             .env("MERIDIAN_DB_POOL_SIZE", "4")
+            .env("MERIDIAN_DATA_DIR", &settings.data_dir)
             .env("MERIDIAN_HTTP_ADDR", http.to_string())
             .env("MERIDIAN_OPS_ADDR", ops.to_string())
             .env("RUST_LOG", "warn")

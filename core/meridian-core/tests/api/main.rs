@@ -12,4 +12,5 @@ mod ops;
 mod orders;
 mod outbox;
 mod payments;
+mod search;
 mod users;

@@ -63,6 +63,8 @@ pub fn required(method: &str, path: &str) -> Access {
         ("POST", ["payments", _, "refund"]) => Access::Admin,
         (_, ["payments", ..]) => Access::SignedIn,
         (_, ["notifications", ..]) => Access::Admin,
+        // Search: anyone reads; rebuilding the index is an admin's.
+        ("POST", ["search", "reindex"]) => Access::Admin,
         (_, ["recommendations", "user", ..]) => Access::SignedIn,
         _ => Access::Guest,
     }
@@ -79,6 +81,7 @@ mod tests {
             ("GET", "/products/0190/reviews", Access::Guest),
             ("GET", "/categories", Access::Guest),
             ("GET", "/search?q=shoe", Access::Guest),
+            ("POST", "/search/reindex", Access::Admin),
             ("POST", "/cart/items", Access::Guest),
             ("POST", "/users/register", Access::Guest),
             ("POST", "/users/login", Access::Guest),
