@@ -20,14 +20,25 @@ impl Response {
 }
 
 pub fn get(url: &str, timeout: Duration) -> Result<Response> {
-    request("GET", url, None, timeout)
+    request("GET", url, None, None, timeout)
 }
 
 pub fn post_json(url: &str, json: &str, timeout: Duration) -> Result<Response> {
-    request("POST", url, Some(json), timeout)
+    request("POST", url, Some(json), None, timeout)
 }
 
-fn request(method: &str, url: &str, json: Option<&str>, timeout: Duration) -> Result<Response> {
+/// A POST with an access token and no body.
+pub fn post_authorized(url: &str, token: &str, timeout: Duration) -> Result<Response> {
+    request("POST", url, None, Some(token), timeout)
+}
+
+fn request(
+    method: &str,
+    url: &str,
+    json: Option<&str>,
+    bearer: Option<&str>,
+    timeout: Duration,
+) -> Result<Response> {
     let (authority, path) = split_url(url)?;
     let address = authority
         .to_socket_addrs()
@@ -42,11 +53,16 @@ fn request(method: &str, url: &str, json: Option<&str>, timeout: Duration) -> Re
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: */*\r\n"
     );
-    if let Some(json) = json {
-        head.push_str(&format!(
+    if let Some(token) = bearer {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    match json {
+        Some(json) => head.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
             json.len()
-        ));
+        )),
+        None if method == "POST" => head.push_str("Content-Length: 0\r\n"),
+        None => {}
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;

@@ -73,6 +73,11 @@ impl Layout {
         self.state().join("dev")
     }
 
+    /// State the services can rebuild (the search index), `MERIDIAN_DATA_DIR` of the cores.
+    pub fn data(&self) -> PathBuf {
+        self.state().join("data")
+    }
+
     pub fn bench(&self) -> PathBuf {
         self.state().join("bench")
     }

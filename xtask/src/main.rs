@@ -5,6 +5,7 @@
 //! - `test`: the same services, then `cargo test --workspace` against them ([`test`]).
 //! - `bench NAME`: benchmarks against a release build ([`bench`]).
 //! - `load SUITE`: a k6 suite from `loadtests/` ([`load`]).
+//! - `reindex`: rebuild the search index of the running platform from its catalog ([`reindex`]).
 //!
 //! Module map:
 //! - [`services`]: make Postgres, Redis and NATS answer (or take them from `DATABASE_URL`,
@@ -26,6 +27,7 @@ mod layout;
 mod load;
 mod platform;
 mod process;
+mod reindex;
 mod services;
 mod shutdown;
 mod test;
@@ -45,6 +47,7 @@ Commands:
   bench <name>...                run benchmarks against a release build (`cargo xtask bench list`)
   load <suite> [-- <k6 args>]    run loadtests/<suite>.js with k6 against BASE_URL, else against a
                                  platform it starts (release, dev seed); exits with k6's status
+  reindex                        rebuild the search index of a running `up` from its catalog
   help                           this text
 
 Environment:
@@ -92,6 +95,10 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         "load" => {
             shutdown::install()?;
             load::run(&layout, rest)
+        }
+        "reindex" => {
+            reindex::run(&layout)?;
+            Ok(ExitCode::SUCCESS)
         }
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

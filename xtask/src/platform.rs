@@ -246,6 +246,7 @@ impl Platform {
             command
                 .current_dir(layout.root())
                 .env("MERIDIAN_SERVICES", "all")
+                .env("MERIDIAN_DATA_DIR", layout.data())
                 .env("MERIDIAN_HTTP_ADDR", &http_addr)
                 .env("MERIDIAN_OPS_ADDR", &ops_addr)
                 .arg("serve");

@@ -8,6 +8,7 @@ mod edge;
 mod edge_overhead;
 mod edge_waf;
 mod harness;
+mod search;
 mod wrk;
 
 pub use harness::Harness;
@@ -22,7 +23,7 @@ struct Benchmark {
     run: fn(&Layout) -> Result<()>,
 }
 
-/// Future entries: `search`, `embed`.
+/// Future entries: `embed`.
 const BENCHMARKS: &[Benchmark] = &[
     Benchmark {
         name: "edge-overhead",
@@ -41,6 +42,12 @@ const BENCHMARKS: &[Benchmark] = &[
         about: "add-to-cart + POST /orders by 32 buyers straight at the core (k6), beside pgbench \
                 tpcb-like on the same Postgres",
         run: checkout::run,
+    },
+    Benchmark {
+        name: "search",
+        about: "100k generated products: the search index vs Postgres full-text search (tsvector + \
+                GIN) on the same 1-3 word queries with facets; QPS, p50, p99, build rates",
+        run: search::run,
     },
 ];
 
