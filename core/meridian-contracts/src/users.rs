@@ -60,3 +60,24 @@ impl Contract for GetAddress {
     type Response = Option<AddressSnapshot>;
     const ENDPOINT: &'static str = "users.address";
 }
+
+/// How to reach a user: what the notifications worker addresses a message with.
+pub struct GetContact;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ContactRequest {
+    pub user_id: uuid::Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Contact {
+    pub email: String,
+    pub name: String,
+}
+
+impl Contract for GetContact {
+    type Request = ContactRequest;
+    /// `None` when there is no such user.
+    type Response = Option<Contact>;
+    const ENDPOINT: &'static str = "users.contact";
+}

@@ -64,6 +64,13 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_search::start(ctx, pool)),
         openapi: meridian_search::routes::openapi,
     },
+    ServiceEntry {
+        name: "reviews",
+        schema: meridian_reviews::SCHEMA,
+        migrate: |pool| Box::pin(meridian_reviews::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_reviews::start(ctx, pool)),
+        openapi: meridian_reviews::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

@@ -13,6 +13,7 @@
 //! - [`validate`]: field-level validation that collects every failure at once.
 
 pub mod auth;
+pub mod consume;
 pub mod db;
 pub mod error;
 pub mod etag;

@@ -22,7 +22,9 @@ pub mod throttle;
 
 use std::sync::Arc;
 
-use meridian_contracts::users::{GetAddress, GetAddressRequest, GetJwks, GetJwksRequest};
+use meridian_contracts::users::{
+    ContactRequest, GetAddress, GetAddressRequest, GetContact, GetJwks, GetJwksRequest,
+};
 use meridian_platform::{Mounted, ServiceContext};
 use sqlx::PgPool;
 
@@ -75,6 +77,20 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
             move |request: GetAddressRequest| {
                 let pool = addresses.clone();
                 async move { store::address_snapshot(&pool, &request).await }
+            },
+            ctx.shutdown.clone(),
+        )
+        .await?,
+    );
+    let contacts = pool.clone();
+    tasks.push(
+        meridian_platform::rpc::serve::<GetContact, _, _>(
+            ctx.nats.clone(),
+            &ctx.naming,
+            "users",
+            move |request: ContactRequest| {
+                let pool = contacts.clone();
+                async move { store::contact(&pool, request.user_id).await }
             },
             ctx.shutdown.clone(),
         )

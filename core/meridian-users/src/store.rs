@@ -214,3 +214,20 @@ pub async fn address_snapshot(
         phone: a.phone,
     }))
 }
+
+/// A user's e-mail and name (the `users.contact` contract); the error is the reply's text.
+pub async fn contact(
+    pool: &sqlx::PgPool,
+    user_id: Uuid,
+) -> Result<Option<meridian_contracts::users::Contact>, String> {
+    let row: Option<(String, String)> =
+        sqlx::query_as("SELECT email, name FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_optional(pool)
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, "answering users.contact");
+                "the users service is unavailable".to_owned()
+            })?;
+    Ok(row.map(|(email, name)| meridian_contracts::users::Contact { email, name }))
+}

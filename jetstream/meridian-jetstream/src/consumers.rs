@@ -7,8 +7,14 @@ use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 
 use crate::{
     Event,
-    events::catalog::{ProductCreatedV1, ProductDeletedV1, ProductUpdatedV1},
-    naming::Naming,
+    events::{
+        catalog::{ProductCreatedV1, ProductDeletedV1, ProductUpdatedV1},
+        notifications::{ReplayRequestedV1, SendRequestedV1},
+        orders::{OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderShippedV1},
+        payments::{PaymentFailedV1, PaymentSucceededV1},
+        users::UserRegisteredV1,
+    },
+    naming::{Naming, StreamKind},
 };
 
 /// The product events of the catalog stream that the search index applies.
@@ -40,6 +46,64 @@ pub fn search_indexer(naming: &Naming, durable: &str, start_sequence: u64) -> pu
         max_ack_pending: 4096,
         filter_subjects: search_subjects(naming),
         inactive_threshold: Duration::from_secs(7 * 24 * 3600),
+        ..Default::default()
+    }
+}
+
+/// The reviews service's purchase projection (what makes a review a verified purchase): every
+/// confirmed and cancelled order, from the start of the orders stream. One durable for all
+/// replicas, which share its messages; the projection's writes converge whatever the order
+/// and the number of deliveries.
+pub fn reviews_purchases(naming: &Naming) -> pull::Config {
+    pull::Config {
+        durable_name: Some("reviews-purchases".to_owned()),
+        description: Some("reviews: who bought what".to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 1024,
+        filter_subjects: [OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]
+            .iter()
+            .map(|t| naming.event_subject(t))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// How many times the notifications worker is handed one event before it dead-letters it.
+pub const NOTIFICATION_DELIVERIES: i64 = 5;
+
+/// The event types the notifications worker reads from `stream`.
+pub fn notification_events(stream: StreamKind) -> &'static [&'static str] {
+    match stream {
+        StreamKind::Users => &[UserRegisteredV1::TYPE],
+        StreamKind::Orders => &[
+            OrderPlacedV1::TYPE,
+            OrderConfirmedV1::TYPE,
+            OrderShippedV1::TYPE,
+        ],
+        StreamKind::Payments => &[PaymentSucceededV1::TYPE, PaymentFailedV1::TYPE],
+        StreamKind::Notifications => &[SendRequestedV1::TYPE, ReplayRequestedV1::TYPE],
+        StreamKind::Catalog | StreamKind::Inventory => &[],
+    }
+}
+
+/// The notifications worker's durable consumer of `stream` (one per stream it reads, shared by
+/// its replicas), from the stream's start. The worker spaces redeliveries itself (a NAK with a
+/// delay) and dead-letters an event on its last delivery; `max_deliver` is the backstop.
+pub fn notifications(naming: &Naming, stream: StreamKind) -> pull::Config {
+    pull::Config {
+        durable_name: Some(format!("notifications-{}", stream.service())),
+        description: Some("notifications: messages to send".to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_deliver: NOTIFICATION_DELIVERIES + 1,
+        max_ack_pending: 256,
+        filter_subjects: notification_events(stream)
+            .iter()
+            .map(|t| naming.event_subject(t))
+            .collect(),
         ..Default::default()
     }
 }

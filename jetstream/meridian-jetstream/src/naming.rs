@@ -14,6 +14,7 @@ pub enum StreamKind {
     Inventory,
     Orders,
     Payments,
+    Notifications,
 }
 
 impl StreamKind {
@@ -23,6 +24,7 @@ impl StreamKind {
         StreamKind::Inventory,
         StreamKind::Orders,
         StreamKind::Payments,
+        StreamKind::Notifications,
     ];
 
     /// The service token that starts the stream's subjects.
@@ -33,6 +35,7 @@ impl StreamKind {
             StreamKind::Inventory => "inventory",
             StreamKind::Orders => "orders",
             StreamKind::Payments => "payments",
+            StreamKind::Notifications => "notifications",
         }
     }
 }

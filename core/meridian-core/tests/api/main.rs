@@ -12,5 +12,6 @@ mod ops;
 mod orders;
 mod outbox;
 mod payments;
+mod reviews;
 mod search;
 mod users;

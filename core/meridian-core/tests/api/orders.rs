@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, TestUser, assert_problem, product_body};
 
 /// A product sold by an admin-created seller, with `units` in stock in region `local`.
-async fn stocked_product(app: &TestApp, units: i64, price: i64) -> String {
+pub(crate) async fn stocked_product(app: &TestApp, units: i64, price: i64) -> String {
     let admin = app.user(Role::Admin).await;
     let mut body = product_body(&format!("ORD-{}", uuid::Uuid::now_v7().simple()));
     body["price"] = json!({"amount": price, "currency": "USD"});
@@ -34,7 +34,11 @@ async fn stocked_product(app: &TestApp, units: i64, price: i64) -> String {
 }
 
 /// A buyer with an address and `quantity` of `product` in the cart; returns the address id.
-async fn buyer_with_cart(app: &TestApp, product: &str, quantity: i64) -> (TestUser, String) {
+pub(crate) async fn buyer_with_cart(
+    app: &TestApp,
+    product: &str,
+    quantity: i64,
+) -> (TestUser, String) {
     let buyer = app.user(Role::Buyer).await;
     let (status, address) = app
         .call(
@@ -57,7 +61,7 @@ async fn buyer_with_cart(app: &TestApp, product: &str, quantity: i64) -> (TestUs
     (buyer, address["id"].as_str().expect("id").to_owned())
 }
 
-async fn place(
+pub(crate) async fn place(
     app: &TestApp,
     buyer: &TestUser,
     address: &str,
