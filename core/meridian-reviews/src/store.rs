@@ -131,70 +131,79 @@ pub async fn insert(tx: &mut PgConnection, review: &NewReview<'_>) -> Result<Uui
     Ok(id)
 }
 
-/// The review's row, locked for the rest of the transaction: `(product, author, rating, hidden)`.
-pub async fn lock(
-    tx: &mut PgConnection,
-    id: Uuid,
-) -> Result<Option<(Uuid, Uuid, i16, bool)>, sqlx::Error> {
-    sqlx::query_as(
+/// A review's row, locked for the rest of the transaction: what a change needs to keep the
+/// product's rating right.
+#[derive(Debug, Clone, Copy)]
+pub struct Locked {
+    pub id: Uuid,
+    pub product_id: Uuid,
+    pub author: Uuid,
+    pub rating: i16,
+    pub hidden: bool,
+}
+
+pub async fn lock(tx: &mut PgConnection, id: Uuid) -> Result<Option<Locked>, sqlx::Error> {
+    let row: Option<(Uuid, Uuid, i16, bool)> = sqlx::query_as(
         "SELECT product_id, user_id, rating, hidden FROM reviews WHERE id = $1 FOR UPDATE",
     )
     .bind(id)
     .fetch_optional(tx)
-    .await
+    .await?;
+    Ok(row.map(|(product_id, author, rating, hidden)| Locked {
+        id,
+        product_id,
+        author,
+        rating,
+        hidden,
+    }))
 }
 
 pub async fn update(
     tx: &mut PgConnection,
-    id: Uuid,
+    review: Locked,
     rating: i16,
     title: &str,
     body: &str,
 ) -> Result<(), sqlx::Error> {
-    let Some((product_id, _, old, hidden)) = lock(tx, id).await? else {
-        return Ok(());
-    };
     sqlx::query(
         "UPDATE reviews SET rating = $2, title = $3, body = $4, updated_at = now() WHERE id = $1",
     )
-    .bind(id)
+    .bind(review.id)
     .bind(rating)
     .bind(title)
     .bind(body)
     .execute(&mut *tx)
     .await?;
-    if !hidden {
-        adjust(tx, product_id, 0, i64::from(rating - old)).await?;
+    if !review.hidden {
+        adjust(tx, review.product_id, 0, i64::from(rating - review.rating)).await?;
     }
     Ok(())
 }
 
-pub async fn set_hidden(tx: &mut PgConnection, id: Uuid, hidden: bool) -> Result<(), sqlx::Error> {
-    let Some((product_id, _, rating, was)) = lock(tx, id).await? else {
-        return Ok(());
-    };
-    if was == hidden {
+pub async fn set_hidden(
+    tx: &mut PgConnection,
+    review: Locked,
+    hidden: bool,
+) -> Result<(), sqlx::Error> {
+    if review.hidden == hidden {
         return Ok(());
     }
     sqlx::query("UPDATE reviews SET hidden = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
+        .bind(review.id)
         .bind(hidden)
         .execute(&mut *tx)
         .await?;
     let sign = if hidden { -1 } else { 1 };
-    adjust(tx, product_id, sign, sign * i64::from(rating)).await
+    adjust(tx, review.product_id, sign, sign * i64::from(review.rating)).await
 }
 
-pub async fn delete(tx: &mut PgConnection, id: Uuid) -> Result<(), sqlx::Error> {
-    let Some((product_id, _, rating, hidden)) = lock(tx, id).await? else {
-        return Ok(());
-    };
+pub async fn delete(tx: &mut PgConnection, review: Locked) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM reviews WHERE id = $1")
-        .bind(id)
+        .bind(review.id)
         .execute(&mut *tx)
         .await?;
-    if !hidden {
-        adjust(tx, product_id, -1, -i64::from(rating)).await?;
+    if !review.hidden {
+        adjust(tx, review.product_id, -1, -i64::from(review.rating)).await?;
     }
     Ok(())
 }

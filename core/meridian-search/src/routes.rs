@@ -13,7 +13,7 @@ use meridian_platform::{
     ApiError, ApiResult,
     auth::{Caller, Role},
     extract::{Json, Query},
-    pagination::{self, DEFAULT_LIMIT, MAX_LIMIT},
+    pagination,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::OpenApi;
@@ -162,11 +162,11 @@ fn search_request(query: SearchQuery) -> ApiResult<SearchRequest> {
     {
         return Err(ApiError::field("min_price", "must not exceed max_price"));
     }
-    let limit = match query.limit {
-        None => DEFAULT_LIMIT,
-        Some(limit) if limit < 1 => return Err(ApiError::field("limit", "must be at least 1")),
-        Some(limit) => limit.min(MAX_LIMIT),
-    } as usize;
+    let page = pagination::PageParams {
+        limit: query.limit,
+        cursor: query.cursor,
+    };
+    let limit = page.limit()? as usize;
     let mut request = SearchRequest {
         q,
         category_id: query.category_id,
@@ -175,10 +175,6 @@ fn search_request(query: SearchQuery) -> ApiResult<SearchRequest> {
         sort: parse_sort(query.sort.as_deref())?,
         offset: 0,
         limit,
-    };
-    let page = pagination::PageParams {
-        limit: None,
-        cursor: query.cursor,
     };
     if let Some(cursor) = page.cursor::<Cursor>()? {
         if cursor.h != search_digest(&request) || cursor.o > MAX_OFFSET {

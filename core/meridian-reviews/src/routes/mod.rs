@@ -13,7 +13,7 @@ use meridian_platform::{
     auth::{Caller, Role},
     error::OnConstraint,
     extract::{IdPath, Json, Query},
-    pagination::{PageParams, encode},
+    pagination::{Page, PageParams},
     rpc,
     validate::Validator,
 };
@@ -98,15 +98,9 @@ pub async fn list_reviews(
     let limit = page.limit()?;
     let before: Option<Uuid> = page.cursor()?;
     let mut conn = state.pool.acquire().await?;
-    let mut items = store::list(&mut conn, product_id, before, limit).await?;
+    let rows = store::list(&mut conn, product_id, before, limit).await?;
     let rating = store::rating(&mut conn, product_id).await?;
-    let more = items.len() as i64 > limit;
-    items.truncate(limit as usize);
-    let next_cursor = if more {
-        items.last().map(|last| encode(&last.id))
-    } else {
-        None
-    };
+    let Page { items, next_cursor } = Page::from_rows(rows, limit, |review| review.id);
     // A reviewer expects to see their review at once: no shared cache keeps this.
     Ok((
         [(header::CACHE_CONTROL, "no-cache")],
@@ -194,13 +188,13 @@ pub async fn update_review(
 ) -> ApiResult<Json<Review>> {
     let input = input.validate()?;
     let mut tx = state.pool.begin().await?;
-    let (_, author, _, _) = store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
-    if author != caller.user_id {
+    let review = store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
+    if review.author != caller.user_id {
         return Err(ApiError::Forbidden(
             "only its author may change a review".into(),
         ));
     }
-    store::update(&mut tx, id, input.rating, &input.title, &input.body).await?;
+    store::update(&mut tx, review, input.rating, &input.title, &input.body).await?;
     let review = store::get(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(Json(review))
@@ -223,9 +217,9 @@ pub async fn delete_review(
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     let mut tx = state.pool.begin().await?;
-    let (_, author, _, _) = store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
-    caller.ensure_self_or_admin(author)?;
-    store::delete(&mut tx, id).await?;
+    let review = store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
+    caller.ensure_self_or_admin(review.author)?;
+    store::delete(&mut tx, review).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -255,8 +249,8 @@ pub async fn hide_review(
 ) -> ApiResult<Json<Review>> {
     caller.ensure_role(&[Role::Admin])?;
     let mut tx = state.pool.begin().await?;
-    store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
-    store::set_hidden(&mut tx, id, input.hidden).await?;
+    let review = store::lock(&mut tx, id).await?.ok_or_else(not_found)?;
+    store::set_hidden(&mut tx, review, input.hidden).await?;
     let review = store::get(&mut tx, id).await?.ok_or_else(not_found)?;
     tx.commit().await?;
     Ok(Json(review))
