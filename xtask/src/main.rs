@@ -32,6 +32,7 @@ mod services;
 mod shutdown;
 mod test;
 mod up;
+mod venv;
 
 use std::process::ExitCode;
 

@@ -1,5 +1,6 @@
 //! `cargo xtask test [-- ARGS]`: services as for `up`, stale test databases dropped, then
-//! `cargo test --workspace ARGS` with `DATABASE_URL`, `REDIS_URL` and `NATS_URL` exported.
+//! `cargo test --workspace ARGS` with `DATABASE_URL`, `REDIS_URL` and `NATS_URL` exported, and the
+//! local SMTP server's `MERIDIAN_SMTP_URL` and Maildir (`MERIDIAN_TEST_MAILDIR`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -9,13 +10,13 @@ use anyhow::Result;
 use crate::apt;
 use crate::cmd;
 use crate::layout::Layout;
-use crate::services::{Services, postgres};
+use crate::services::{Mail, Services, postgres};
 use crate::shutdown;
 
 pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
     let started = Instant::now();
     apt::ensure(apt::BUILD_TOOLS)?;
-    let mut services = Services::ensure(layout)?;
+    let mut services = Services::ensure(layout, Mail::Local)?;
     let (dropped, kept) = postgres::drop_test_databases(&services.postgres.url)?;
     if dropped + kept > 0 {
         println!("xtask: dropped {dropped} stale test database(s); kept {kept} in use or not ours");

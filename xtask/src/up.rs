@@ -9,7 +9,7 @@ use crate::apt;
 use crate::cargo::{self, Profile};
 use crate::layout::Layout;
 use crate::platform::{self, Binaries, Launch, Platform, Ports};
-use crate::services::Services;
+use crate::services::{Mail, Services};
 use crate::shutdown;
 
 pub struct Options {
@@ -34,7 +34,7 @@ pub fn run(layout: &Layout, options: &Options) -> Result<()> {
     let regions = platform::regions()?;
     let ports = Ports::standard(regions.len())?;
     ports.ensure_free()?;
-    let mut services = Services::ensure(layout)?;
+    let mut services = Services::ensure(layout, Mail::PreferEnv)?;
     shutdown::check()?;
     cargo::build_binaries(layout, options.profile)?;
     shutdown::check()?;
@@ -86,6 +86,14 @@ fn print_summary(platform: &Platform, services: &Services, admin: &AdminLogin) {
     println!("  NATS            {}{monitor}", services.nats.url.display());
     println!("  Postgres        {}", services.postgres.display());
     println!("  Redis           {}", services.redis.display());
+    match &services.smtp {
+        Some(smtp) => println!(
+            "  mail catcher    {}   (Maildir {})",
+            smtp.url,
+            smtp.maildir.display()
+        ),
+        None => println!("  mail            MERIDIAN_SMTP_URL  (from env)"),
+    }
     let stored = admin
         .stored_in
         .as_ref()

@@ -71,6 +71,13 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_reviews::start(ctx, pool)),
         openapi: meridian_reviews::routes::openapi,
     },
+    ServiceEntry {
+        name: "notifications",
+        schema: meridian_notifications::SCHEMA,
+        migrate: |pool| Box::pin(meridian_notifications::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_notifications::start(ctx, pool)),
+        openapi: meridian_notifications::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

@@ -189,7 +189,10 @@ impl Provider for Twilio {
                 return Ok(());
             }
             let status = response.status();
-            Err(http_error(status, response.text().await.unwrap_or_default()))
+            Err(http_error(
+                status,
+                response.text().await.unwrap_or_default(),
+            ))
         })
     }
 }
@@ -230,7 +233,10 @@ impl Provider for Fcm {
                 return Ok(());
             }
             let status = response.status();
-            Err(http_error(status, response.text().await.unwrap_or_default()))
+            Err(http_error(
+                status,
+                response.text().await.unwrap_or_default(),
+            ))
         })
     }
 }

@@ -11,7 +11,7 @@
 //! (registrations), the orders stream (placed, confirmed, shipped), the payments stream
 //! (succeeded, failed) and its own stream (send requests and replays).
 //!
-//! Invariant: a message is sent only after its event's inbox row is claimed, and an event is
+//! Invariant: a message is sent only while its event's inbox row is locked, and an event is
 //! acknowledged only after its row says `sent` (or it was dead-lettered), so each event gives
 //! one message however often it is delivered. The one window left is a worker dying between
 //! the provider's acceptance and the row's update; the copy then sent carries the same
@@ -37,6 +37,7 @@ pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
 
 #[derive(Clone)]
 pub struct NotificationsState {
+    pub pool: PgPool,
     pub jetstream: async_nats::jetstream::Context,
     pub naming: meridian_jetstream::Naming,
     pub region: String,
@@ -75,6 +76,7 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
         )));
     }
     let state = NotificationsState {
+        pool,
         jetstream: ctx.jetstream.clone(),
         naming: ctx.naming.clone(),
         region: ctx.region.clone(),

@@ -35,7 +35,10 @@ pub fn router(state: NotificationsState) -> Router {
     Router::new()
         .route("/notifications/send", post(send))
         .route("/notifications/dead-letters", get(dead_letters))
-        .route("/notifications/dead-letters/{sequence}/replay", post(replay))
+        .route(
+            "/notifications/dead-letters/{sequence}/replay",
+            post(replay),
+        )
         .with_state(state)
 }
 
@@ -135,7 +138,11 @@ pub async fn send(
             "data",
             "must be an object",
         )
-        .check(data_bytes <= MAX_DATA_BYTES, "data", "must be at most 8 KiB")
+        .check(
+            data_bytes <= MAX_DATA_BYTES,
+            "data",
+            "must be at most 8 KiB",
+        )
         .finish()?;
     let data = if input.data.is_null() {
         serde_json::json!({})
@@ -163,6 +170,9 @@ pub struct DeadLetter {
     pub attempts: u32,
     pub error: String,
     pub dead_at: DateTime<Utc>,
+    /// Whether the event's message has been sent since (by a replay, or a redelivery that
+    /// worked): nothing is left to do for it.
+    pub sent_since: bool,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -229,10 +239,21 @@ pub async fn dead_letters(
             attempts: envelope.data.attempts,
             error: envelope.data.error,
             dead_at: envelope.occurred_at,
+            sent_since: false,
         });
     }
     let more = items.len() > limit;
     items.truncate(limit);
+    let ids: Vec<Uuid> = items.iter().map(|item| item.event_id).collect();
+    let sent: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT event_id FROM deliveries WHERE event_id = ANY($1) AND status = 'sent'",
+    )
+    .bind(&ids)
+    .fetch_all(&state.pool)
+    .await?;
+    for item in &mut items {
+        item.sent_since = sent.contains(&item.event_id);
+    }
     let next_cursor = if more {
         items.last().map(|last| encode(&last.sequence))
     } else {

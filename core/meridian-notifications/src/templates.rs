@@ -137,12 +137,18 @@ mod tests {
 
     #[test]
     fn fields_fill_in_and_html_is_escaped() {
-        let rendered = find("order_confirmed").expect("template").render(&serde_json::json!({
-            "name": "Ana <script>", "order_ref": "A1B2"
-        }));
+        let rendered = find("order_confirmed")
+            .expect("template")
+            .render(&serde_json::json!({
+                "name": "Ana <script>", "order_ref": "A1B2"
+            }));
         assert_eq!(rendered.subject, "Your order A1B2 is confirmed");
         assert!(rendered.text.starts_with("Hello Ana <script>,"));
-        assert!(rendered.html.starts_with("<p>Hello Ana &lt;script&gt;,</p>"));
+        assert!(
+            rendered
+                .html
+                .starts_with("<p>Hello Ana &lt;script&gt;,</p>")
+        );
     }
 
     #[test]
@@ -152,6 +158,12 @@ mod tests {
             .render(&serde_json::json!({"subject": "Hi\r\nBcc: x@evil", "body": 42}));
         assert_eq!(rendered.subject, "Hi  Bcc: x@evil");
         assert_eq!(rendered.text, "42\n");
-        assert_eq!(find("welcome").expect("t").render(&serde_json::json!({})).subject, "Welcome to Meridian, ");
+        assert_eq!(
+            find("welcome")
+                .expect("t")
+                .render(&serde_json::json!({}))
+                .subject,
+            "Welcome to Meridian, "
+        );
     }
 }

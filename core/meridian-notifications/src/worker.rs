@@ -2,10 +2,12 @@
 //!
 //! 1. The event names what to send: a template, its data, a channel and a recipient (a user,
 //!    whose address comes from `users.contact`, or an address given by a send request).
-//! 2. The inbox row for the event id is claimed (`sending`); a row already `sent` means the
-//!    event was handled, and it is only acknowledged; one another worker is sending is retried
-//!    later.
-//! 3. The message is rendered and sent; the row becomes `sent`, then the event is acknowledged.
+//! 2. The inbox row for the event id is created if absent and locked (`FOR UPDATE SKIP LOCKED`)
+//!    for the time of the send: a row already `sent` means the event was handled, and it is
+//!    only acknowledged; one locked by another worker is retried later. The lock dies with its
+//!    connection, so a worker killed mid-send blocks nobody.
+//! 3. The message is rendered and sent; the row becomes `sent` and is committed, then the event
+//!    is acknowledged.
 //!    A failure leaves the row `failed` and the event comes back with a growing delay; after
 //!    the last delivery, or at once when it can never work, it goes to the dead-letter subject
 //!    of the notifications stream, from which an admin can replay it.
@@ -34,9 +36,6 @@ use crate::{
 
 /// Deliveries of one event before it is dead-lettered.
 pub const MAX_DELIVERIES: i64 = meridian_jetstream::consumers::NOTIFICATION_DELIVERIES;
-
-/// A claim older than this is taken to belong to a worker that died.
-const STALE_CLAIM_SECONDS: i64 = 60;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -84,26 +83,49 @@ fn unreadable(error: serde_json::Error) -> Failure {
 
 /// Back-off between deliveries: 1, 4, 16, 60 s.
 fn backoff(attempt: i64) -> Duration {
-    Duration::from_secs(4u64.saturating_pow(attempt.saturating_sub(1) as u32).min(60))
+    Duration::from_secs(
+        4u64.saturating_pow(attempt.saturating_sub(1) as u32)
+            .min(60),
+    )
 }
 
 impl Worker {
     pub async fn handle(&self, event: RawEnvelope, delivery: i64) -> Result<(), Failure> {
-        let outcome = self.handle_once(&event).await;
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(Failure::Retry { cause, .. }) if delivery >= MAX_DELIVERIES => {
-                self.dead_letter(&event, delivery, &cause).await
+        // A replay is its original event arriving again; if it fails again, the original is
+        // what goes back to the dead letters.
+        let (event, handled) = match event.decode::<ReplayRequestedV1>() {
+            Some(Ok(replay)) => (replay.original, event.id),
+            Some(Err(error)) => {
+                let cause = format!("unreadable replay: {error}");
+                return self.dead_letter(&event, event.id, delivery, &cause).await;
             }
-            Err(Failure::Retry { cause, .. }) => Err(Failure::Retry {
+            None => {
+                let id = event.id;
+                (event, id)
+            }
+        };
+        match self.handle_once(&event).await {
+            Ok(()) => Ok(()),
+            Err(Failure::Retry { cause, .. }) if delivery < MAX_DELIVERIES => Err(Failure::Retry {
                 delay: backoff(delivery),
                 cause,
             }),
-            Err(Failure::Drop(cause)) => self.dead_letter(&event, delivery, &cause).await,
+            Err(Failure::Retry { cause, .. } | Failure::Drop(cause)) => {
+                self.dead_letter(&event, handled, delivery, &cause).await
+            }
         }
     }
 
-    async fn dead_letter(&self, event: &RawEnvelope, attempts: i64, error: &str) -> Result<(), Failure> {
+    /// Publishes `event` as a dead letter. `handled` is the id of the message this worker was
+    /// given (the event's own, or a replay's): with the delivery count it makes the letter's
+    /// deduplication id, so a replay that fails again is a new letter.
+    async fn dead_letter(
+        &self,
+        event: &RawEnvelope,
+        handled: Uuid,
+        attempts: i64,
+        error: &str,
+    ) -> Result<(), Failure> {
         let dead = DeadLetteredV1 {
             original: event.clone(),
             consumer: self.consumer.clone(),
@@ -112,7 +134,7 @@ impl Worker {
         };
         let envelope = Envelope::new(&self.region, event.id, attempts, dead);
         let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("dead-{}-{}", event.id, attempts).as_str());
+        headers.insert("Nats-Msg-Id", format!("dead-{handled}-{attempts}").as_str());
         let payload = serde_json::to_vec(&envelope).map_err(|e| retry(5, e))?;
         self.jetstream
             .publish_with_headers(
@@ -130,10 +152,6 @@ impl Worker {
     }
 
     async fn handle_once(&self, event: &RawEnvelope) -> Result<(), Failure> {
-        if let Some(replay) = event.decode::<ReplayRequestedV1>() {
-            let replay = replay.map_err(unreadable)?;
-            return Box::pin(self.handle_once(&replay.original)).await;
-        }
         let Some(notification) = self.notification(event).await? else {
             return Ok(());
         };
@@ -186,11 +204,18 @@ impl Worker {
         }
         let payment = if let Some(e) = event.decode::<PaymentSucceededV1>() {
             let e = e.map_err(unreadable)?;
-            Some((e.order_id, "payment_succeeded", json!({"amount": money(e.amount, &e.currency)})))
+            Some((
+                e.order_id,
+                "payment_succeeded",
+                json!({"amount": money(e.amount, &e.currency)}),
+            ))
         } else if let Some(e) = event.decode::<PaymentFailedV1>() {
             let e = e.map_err(unreadable)?;
-            Some((e.order_id, "payment_failed",
-                json!({"amount": money(e.amount, &e.currency), "reason": e.reason})))
+            Some((
+                e.order_id,
+                "payment_failed",
+                json!({"amount": money(e.amount, &e.currency), "reason": e.reason}),
+            ))
         } else {
             None
         };
@@ -218,13 +243,22 @@ impl Worker {
         Ok(None)
     }
 
-    async fn deliver(&self, event: &RawEnvelope, notification: Notification) -> Result<(), Failure> {
+    async fn deliver(
+        &self,
+        event: &RawEnvelope,
+        notification: Notification,
+    ) -> Result<(), Failure> {
         let template = templates::find(&notification.template)
             .ok_or_else(|| Failure::Drop(format!("no template {:?}", notification.template)))?;
         let provider = self
             .channels
             .get(&notification.channel)
-            .ok_or_else(|| Failure::Drop(format!("no {} provider is configured", notification.channel)))?
+            .ok_or_else(|| {
+                Failure::Drop(format!(
+                    "no {} provider is configured",
+                    notification.channel
+                ))
+            })?
             .clone();
         let (to, mut data) = match notification.recipient {
             Recipient::Address(to) => (to, notification.data),
@@ -246,39 +280,36 @@ impl Worker {
         if data.get("name").is_none() {
             data["name"] = json!("");
         }
-        // Claim the event's message.
-        let claimed: Option<String> = sqlx::query_scalar(
-            "INSERT INTO deliveries (event_id, event_type, channel, recipient, template, status) \
-             VALUES ($1, $2, $3, $4, $5, 'sending') \
-             ON CONFLICT (event_id) DO UPDATE SET status = 'sending', claimed_at = now(), \
-               attempts = deliveries.attempts + 1 \
-             WHERE deliveries.status = 'failed' OR (deliveries.status = 'sending' \
-               AND deliveries.claimed_at < now() - make_interval(secs => $6)) \
-             RETURNING status",
+        // The inbox row, then its lock for the time of the send: a second worker finds it
+        // locked and comes back later; a worker that dies mid-send loses the lock with its
+        // connection, so the next delivery sends at once.
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, event_type, channel, recipient, template) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
         )
         .bind(event.id)
         .bind(&event.event_type)
         .bind(&notification.channel)
         .bind(&to)
         .bind(template.name)
-        .bind(STALE_CLAIM_SECONDS as f64)
-        .fetch_optional(&self.pool)
+        .execute(&self.pool)
         .await
         .map_err(|e| retry(1, e))?;
-        if claimed.is_none() {
-            let status: Option<String> =
-                sqlx::query_scalar("SELECT status FROM deliveries WHERE event_id = $1")
-                    .bind(event.id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(|e| retry(1, e))?;
-            return match status.as_deref() {
-                Some("sent") => {
-                    metrics::counter!("notifications_duplicates_total").increment(1);
-                    Ok(())
-                }
-                _ => Err(retry(5, "another worker is sending this message")),
-            };
+        let mut tx = self.pool.begin().await.map_err(|e| retry(1, e))?;
+        let status: Option<String> = sqlx::query_scalar(
+            "SELECT status FROM deliveries WHERE event_id = $1 FOR UPDATE SKIP LOCKED",
+        )
+        .bind(event.id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| retry(1, e))?;
+        match status.as_deref() {
+            None => return Err(retry(5, "another worker is sending this message")),
+            Some("sent") => {
+                metrics::counter!("notifications_duplicates_total").increment(1);
+                return Ok(());
+            }
+            Some(_) => {}
         }
         let outgoing = Outgoing {
             id: event.id,
@@ -291,15 +322,17 @@ impl Worker {
             Err(e) => ("failed", Some(e.to_string())),
         };
         sqlx::query(
-            "UPDATE deliveries SET status = $2, last_error = $3, \
-             sent_at = CASE WHEN $2 = 'sent' THEN now() END WHERE event_id = $1",
+            "UPDATE deliveries SET status = $2, last_error = $3, attempts = attempts + 1, \
+             updated_at = now(), sent_at = CASE WHEN $2 = 'sent' THEN now() END \
+             WHERE event_id = $1",
         )
         .bind(event.id)
         .bind(status)
         .bind(&error)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(|e| retry(1, e))?;
+        tx.commit().await.map_err(|e| retry(1, e))?;
         match sent {
             Ok(()) => {
                 metrics::counter!("notifications_sent_total", "channel" => notification.channel)

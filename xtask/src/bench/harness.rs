@@ -8,7 +8,7 @@ use crate::apt::{self, Need};
 use crate::cargo::{self, Profile};
 use crate::layout::Layout;
 use crate::platform::{self, Binaries, Launch, Platform, Ports};
-use crate::services::Services;
+use crate::services::{Mail, Services};
 use crate::shutdown;
 
 pub struct Harness {
@@ -27,7 +27,7 @@ impl Harness {
         let mut tools = apt::BUILD_TOOLS.to_vec();
         tools.push(Need::new("wrk", "wrk"));
         apt::ensure(&tools)?;
-        let services = Services::ensure(layout)?;
+        let services = Services::ensure(layout, Mail::Off)?;
         shutdown::check()?;
         cargo::build_binaries(layout, Profile::Release)?;
         shutdown::check()?;

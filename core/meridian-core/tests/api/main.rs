@@ -1,6 +1,7 @@
 //! The core's integration tests: one binary (link time), one module per area. Each test
 //! starts the app on port 0 against real Postgres, Redis and NATS, in a fresh database and
-//! under unique stream and key prefixes.
+//! under unique stream and key prefixes. E-mail goes to the real SMTP server that `cargo xtask
+//! test` starts.
 
 mod cart;
 mod catalog;
@@ -8,6 +9,7 @@ mod crash;
 mod errors;
 mod helpers;
 mod inventory;
+mod notifications;
 mod ops;
 mod orders;
 mod outbox;

@@ -6,7 +6,10 @@ use meridian_platform::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::helpers::{CoreProcess, TestApp, assert_problem, fast_user, isolated_settings};
+use crate::helpers::{
+    CoreProcess, TestApp, assert_problem, fast_user, isolated_settings, republish,
+    wait_for_published,
+};
 
 /// Polls `path` until `done` holds for its body, for at most `within`; returns the last body and
 /// when it first held.
@@ -363,25 +366,11 @@ async fn duplicated_events_and_a_killed_indexer_leave_the_index_as_a_clean_build
         .expect("stream");
     // The outbox relay publishes shortly after each commit.
     let expected = 40 + 8 + 11;
-    let mut originals = 0;
-    for _ in 0..200 {
-        originals = stream.get_info().await.expect("info").state.last_sequence;
-        if originals >= expected {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    let originals = wait_for_published(&stream, expected).await;
     assert_eq!(originals, expected, "one event per change");
     let mut core = Some(core);
     for sequence in 1..=originals {
-        let message = stream.get_raw_message(sequence).await.expect("message");
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert("Nats-Msg-Id", format!("again-{sequence}").as_str());
-        js.publish_with_headers(message.subject.to_string(), headers, message.payload)
-            .await
-            .expect("publish")
-            .await
-            .expect("ack");
+        republish(&js, &stream, sequence).await;
         if sequence == originals / 2 {
             drop(core.take()); // SIGKILL, whatever it was doing
         }
