@@ -1,6 +1,7 @@
 //! Contracts the inventory service answers, for the order saga.
 
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::Contract;
 
@@ -68,4 +69,38 @@ impl Contract for Settle {
     type Request = SettleRequest;
     type Response = SettleResponse;
     const ENDPOINT: &'static str = "inventory.settle";
+}
+
+/// Whether each product is on sale in a region, a page at a time in product-id order: what a
+/// search index is built from (afterwards it follows `inventory.availability_changed.v1`).
+pub struct ListAvailability;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AvailabilityPageRequest {
+    pub region: String,
+    /// The last product of the previous page.
+    pub after: Option<Uuid>,
+    /// At most 5,000.
+    pub limit: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Availability {
+    pub product_id: Uuid,
+    pub in_stock: bool,
+    /// The `aggregate_version` of the product's last availability event in the region.
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AvailabilityPage {
+    pub items: Vec<Availability>,
+    /// Where the next page starts (`after`); `None` on the last page.
+    pub next: Option<Uuid>,
+}
+
+impl Contract for ListAvailability {
+    type Request = AvailabilityPageRequest;
+    type Response = AvailabilityPage;
+    const ENDPOINT: &'static str = "inventory.availability";
 }

@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 
 use chrono::{Duration, SubsecRound, Utc};
 use meridian_contracts::inventory::{
-    Reserve, ReserveRequest, ReserveResponse, Settle, SettleAction, SettleRequest, SettleResponse,
+    ListAvailability, Reserve, ReserveRequest, ReserveResponse, Settle, SettleAction,
+    SettleRequest, SettleResponse,
 };
 use meridian_platform::{
     ApiError, ServiceContext,
@@ -38,18 +39,30 @@ pub async fn serve(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Vec<Joi
         ctx.shutdown.clone(),
     )
     .await?;
+    let settle_pool = pool.clone();
     let settle = rpc::serve::<Settle, _, _>(
         ctx.nats.clone(),
         &ctx.naming,
         "inventory",
         move |request| {
-            let pool = pool.clone();
+            let pool = settle_pool.clone();
             async move { settle(&pool, request).await }
         },
         ctx.shutdown.clone(),
     )
     .await?;
-    Ok(vec![reserve, settle])
+    let availability = rpc::serve::<ListAvailability, _, _>(
+        ctx.nats.clone(),
+        &ctx.naming,
+        "inventory",
+        move |request| {
+            let pool = pool.clone();
+            async move { crate::store::availability_page(&pool, &request).await }
+        },
+        ctx.shutdown.clone(),
+    )
+    .await?;
+    Ok(vec![reserve, settle, availability])
 }
 
 fn describe(error: ApiError) -> String {

@@ -65,3 +65,38 @@ pub async fn insert_if_absent(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// A page of `inventory.availability`: every stock row of the region after `request.after`.
+pub async fn availability_page(
+    pool: &sqlx::PgPool,
+    request: &meridian_contracts::inventory::AvailabilityPageRequest,
+) -> Result<meridian_contracts::inventory::AvailabilityPage, String> {
+    use meridian_contracts::inventory::{Availability, AvailabilityPage};
+    let limit = i64::from(request.limit.clamp(1, 5000));
+    let rows: Vec<(Uuid, bool, i64)> = sqlx::query_as(
+        "SELECT product_id, available > 0, availability_version FROM stock \
+         WHERE region = $1 AND ($2::uuid IS NULL OR product_id > $2) \
+         ORDER BY product_id LIMIT $3",
+    )
+    .bind(&request.region)
+    .bind(request.after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(|error| {
+        tracing::warn!(%error, "answering inventory.availability");
+        "the inventory is unavailable".to_owned()
+    })?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|row| row.0))
+        .flatten();
+    let items = rows
+        .into_iter()
+        .map(|(product_id, in_stock, version)| Availability {
+            product_id,
+            in_stock,
+            version,
+        })
+        .collect();
+    Ok(AvailabilityPage { items, next })
+}

@@ -4,16 +4,22 @@
 //! product that is not for sale (a draft, archived, or deleted) is a *tombstone* (`visible` =
 //! 0, no text), kept so that its version is known and an older event about it is recognised
 //! as stale. A change is applied only when its version is newer than the one held.
+//!
+//! Whether a product is in stock in the region comes from the inventory, with versions of its
+//! own (`stock_version`): a document carries both, and each kind of change keeps the other's
+//! state. A stock change rebuilds the document from the product as last indexed (`source`).
 
 use std::{collections::HashMap, path::Path};
 
 use meridian_jetstream::events::catalog::ProductSnapshotV1;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tantivy::{
     Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term,
+    collector::TopDocs,
+    query::TermQuery,
     schema::{
         FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing,
-        TextOptions,
+        TextOptions, Value as _,
     },
     tokenizer::{
         AsciiFoldingFilter, Language, LowerCaser, RemoveLongFilter, SimpleTokenizer, Stemmer,
@@ -60,6 +66,12 @@ pub struct Fields {
     pub hit: Field,
     /// The display name, for completions.
     pub display_name: Field,
+    /// 1 when the product has units on sale in the region.
+    pub in_stock: Field,
+    /// The version of the stock state (0: never heard of).
+    pub stock_version: Field,
+    /// The product as indexed ([`Source`] as JSON): what a stock change rebuilds from.
+    pub source: Field,
 }
 
 pub fn schema() -> (Schema, Fields) {
@@ -90,6 +102,9 @@ pub fn schema() -> (Schema, Fields) {
         visible: builder.add_u64_field("visible", INDEXED | FAST),
         hit: builder.add_text_field("hit", STORED),
         display_name: builder.add_text_field("display_name", STORED),
+        in_stock: builder.add_u64_field("in_stock", INDEXED | FAST),
+        stock_version: builder.add_i64_field("stock_version", FAST),
+        source: builder.add_text_field("source", STORED),
     };
     (builder.build(), fields)
 }
@@ -171,25 +186,36 @@ impl SearchIndex {
             writer,
             fields: self.fields,
             versions,
+            sources: HashMap::new(),
             pending: 0,
         })
     }
 
-    /// Every product's version, read from the fast fields of the last commit.
-    fn versions(&self) -> tantivy::Result<HashMap<Uuid, i64>> {
+    /// Every product's versions, read from the fast fields of the last commit.
+    fn versions(&self) -> tantivy::Result<HashMap<Uuid, Held>> {
         let searcher = self.reader.searcher();
         let mut versions = HashMap::new();
         let mut id = String::new();
         for segment in searcher.segment_readers() {
-            let ids = segment.fast_fields().str("id")?;
-            let version = segment.fast_fields().i64("version")?;
+            let fast = segment.fast_fields();
+            let ids = fast.str("id")?;
+            let version = fast.i64("version")?;
+            let stock_version = fast.i64("stock_version")?;
+            let in_stock = fast.u64("in_stock")?;
             let Some(ids) = ids else { continue };
             for doc in segment.doc_ids_alive() {
                 if let (Some(ord), Some(v)) = (ids.ords().first(doc), version.first(doc))
                     && ids.ord_to_str(ord, &mut id)?
                     && let Ok(uuid) = Uuid::parse_str(&id)
                 {
-                    versions.insert(uuid, v);
+                    let held = Held {
+                        version: v,
+                        stock: Stock {
+                            version: stock_version.first(doc).unwrap_or(0),
+                            in_stock: in_stock.first(doc) == Some(1),
+                        },
+                    };
+                    versions.insert(uuid, held);
                 }
             }
         }
@@ -199,7 +225,12 @@ impl SearchIndex {
     /// How many products are searchable.
     pub fn visible_count(&self) -> tantivy::Result<u64> {
         let searcher = self.reader.searcher();
-        searcher.doc_freq(&Term::from_field_u64(self.fields.visible, 1))
+        // A count, not the term's document frequency: that includes replaced documents.
+        let visible = TermQuery::new(
+            Term::from_field_u64(self.fields.visible, 1),
+            IndexRecordOption::Basic,
+        );
+        Ok(searcher.search(&visible, &tantivy::collector::Count)? as u64)
     }
 }
 
@@ -207,8 +238,31 @@ impl SearchIndex {
 pub struct Writer {
     writer: IndexWriter,
     fields: Fields,
-    versions: HashMap<Uuid, i64>,
+    versions: HashMap<Uuid, Held>,
+    /// Live products indexed since the last commit (which the reader cannot see yet).
+    sources: HashMap<Uuid, Source>,
     pending: usize,
+}
+
+/// What the index holds of a product.
+#[derive(Debug, Clone, Copy, Default)]
+struct Held {
+    /// The catalog's version (0: only its stock is known).
+    version: i64,
+    stock: Stock,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Stock {
+    version: i64,
+    in_stock: bool,
+}
+
+/// A live product as indexed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Source {
+    product: ProductSnapshotV1,
+    category_name: Option<String>,
 }
 
 /// A hit as the API shows it.
@@ -223,6 +277,8 @@ struct Hit<'a> {
     seller_id: Uuid,
     attributes: &'a serde_json::Value,
     images: &'a [String],
+    /// Whether the region has units on sale.
+    in_stock: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -240,8 +296,33 @@ pub enum Applied {
 }
 
 impl Writer {
+    fn held(&self, id: Uuid) -> Held {
+        self.versions.get(&id).copied().unwrap_or_default()
+    }
+
     fn is_newer(&self, id: Uuid, version: i64) -> bool {
-        self.versions.get(&id).is_none_or(|held| version > *held)
+        self.versions
+            .get(&id)
+            .is_none_or(|held| version > held.version)
+    }
+
+    /// Replaces the product's document.
+    fn put(&mut self, id: Uuid, held: Held, source: Option<Source>) -> tantivy::Result<()> {
+        let f = self.fields;
+        self.writer
+            .delete_term(Term::from_field_text(f.id, &id.to_string()));
+        let doc = match &source {
+            Some(source) => product_document(f, source, held.stock),
+            None => tombstone(f, id, held),
+        };
+        self.writer.add_document(doc)?;
+        self.versions.insert(id, held);
+        match source {
+            Some(source) => self.sources.insert(id, source),
+            None => self.sources.remove(&id),
+        };
+        self.pending += 1;
+        Ok(())
     }
 
     /// Indexes the product as `snapshot` describes it, unless a newer version is held.
@@ -253,17 +334,15 @@ impl Writer {
         if !self.is_newer(snapshot.id, snapshot.version) {
             return Ok(Applied::Stale);
         }
-        let f = self.fields;
-        self.writer
-            .delete_term(Term::from_field_text(f.id, &snapshot.id.to_string()));
-        let doc = if snapshot.status == "active" {
-            product_document(f, snapshot, category_name)
-        } else {
-            tombstone(f, snapshot.id, snapshot.version)
+        let held = Held {
+            version: snapshot.version,
+            stock: self.held(snapshot.id).stock,
         };
-        self.writer.add_document(doc)?;
-        self.versions.insert(snapshot.id, snapshot.version);
-        self.pending += 1;
+        let source = (snapshot.status == "active").then(|| Source {
+            product: snapshot.clone(),
+            category_name: category_name.map(str::to_owned),
+        });
+        self.put(snapshot.id, held, source)?;
         Ok(Applied::Applied)
     }
 
@@ -272,12 +351,43 @@ impl Writer {
         if !self.is_newer(id, version) {
             return Ok(Applied::Stale);
         }
-        self.writer
-            .delete_term(Term::from_field_text(self.fields.id, &id.to_string()));
-        self.writer
-            .add_document(tombstone(self.fields, id, version))?;
-        self.versions.insert(id, version);
-        self.pending += 1;
+        let held = Held {
+            version,
+            stock: self.held(id).stock,
+        };
+        self.put(id, held, None)?;
+        Ok(Applied::Applied)
+    }
+
+    /// For a build, before the product's [`Writer::upsert`]: the stock its document is written
+    /// with (one document per product, not two).
+    pub fn preset_stock(&mut self, id: Uuid, in_stock: bool, version: i64) {
+        let held = self.versions.entry(id).or_default();
+        if version > held.stock.version {
+            held.stock = Stock { version, in_stock };
+        }
+    }
+
+    /// Records whether the product is in stock, unless a newer stock version is held. A live
+    /// product's document is rebuilt from its source: this batch's, or `reader`'s (the last
+    /// commit).
+    pub fn set_stock(
+        &mut self,
+        id: Uuid,
+        in_stock: bool,
+        version: i64,
+        reader: &IndexReader,
+    ) -> tantivy::Result<Applied> {
+        let held = self.held(id);
+        if version <= held.stock.version {
+            return Ok(Applied::Stale);
+        }
+        let stock = Stock { version, in_stock };
+        let source = match self.sources.get(&id) {
+            Some(source) => Some(source.clone()),
+            None => committed_source(reader, self.fields, id)?,
+        };
+        self.put(id, Held { stock, ..held }, source)?;
         Ok(Applied::Applied)
     }
 
@@ -292,6 +402,7 @@ impl Writer {
             self.writer.commit()?;
             reader.reload()?;
             self.pending = 0;
+            self.sources.clear();
         }
         Ok(())
     }
@@ -302,27 +413,55 @@ impl Writer {
     }
 }
 
-fn tombstone(f: Fields, id: Uuid, version: i64) -> TantivyDocument {
+/// The source of a live product in the last commit.
+fn committed_source(reader: &IndexReader, f: Fields, id: Uuid) -> tantivy::Result<Option<Source>> {
+    let searcher = reader.searcher();
+    let query = TermQuery::new(
+        Term::from_field_text(f.id, &id.to_string()),
+        IndexRecordOption::Basic,
+    );
+    let Some((_, address)) = searcher
+        .search(&query, &TopDocs::with_limit(1).order_by_score())?
+        .into_iter()
+        .next()
+    else {
+        return Ok(None);
+    };
+    let doc: TantivyDocument = searcher.doc(address)?;
+    Ok(doc
+        .get_first(f.source)
+        .and_then(|value| value.as_str())
+        .and_then(|json| serde_json::from_str(json).ok()))
+}
+
+fn tombstone(f: Fields, id: Uuid, held: Held) -> TantivyDocument {
     let mut doc = TantivyDocument::default();
     doc.add_text(f.id, id.to_string());
-    doc.add_i64(f.version, version);
+    doc.add_i64(f.version, held.version);
     doc.add_u64(f.visible, 0);
     doc.add_i64(f.price, 0);
     doc.add_i64(f.created, 0);
     doc.add_u64(f.tie, 0);
     doc.add_text(f.category, "");
+    add_stock(&mut doc, f, held.stock);
     doc
 }
 
-fn product_document(
-    f: Fields,
-    product: &ProductSnapshotV1,
-    category_name: Option<&str>,
-) -> TantivyDocument {
+fn add_stock(doc: &mut TantivyDocument, f: Fields, stock: Stock) {
+    doc.add_u64(f.in_stock, u64::from(stock.in_stock));
+    doc.add_i64(f.stock_version, stock.version);
+}
+
+fn product_document(f: Fields, source: &Source, stock: Stock) -> TantivyDocument {
+    let product = &source.product;
+    let category_name = source.category_name.as_deref();
     let mut doc = TantivyDocument::default();
     doc.add_text(f.id, product.id.to_string());
     doc.add_i64(f.version, product.version);
     doc.add_u64(f.visible, 1);
+    add_stock(&mut doc, f, stock);
+    // A struct of strings, numbers and JSON values always serializes.
+    doc.add_text(f.source, serde_json::to_string(source).unwrap_or_default());
     doc.add_text(f.name, &product.name);
     doc.add_text(f.words, &product.name);
     doc.add_text(f.name_words, &product.name);
@@ -365,8 +504,8 @@ fn product_document(
         seller_id: product.seller_id,
         attributes: &product.attributes,
         images: &product.images,
+        in_stock: stock.in_stock,
     };
-    // A struct of strings, numbers and JSON values always serializes.
     doc.add_text(f.hit, serde_json::to_string(&hit).unwrap_or_default());
     doc
 }

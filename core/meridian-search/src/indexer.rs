@@ -1,10 +1,12 @@
-//! Keeps the index in step with the catalog.
+//! Keeps the index in step with the catalog and with the region's stock.
 //!
-//! An index *generation* is a directory holding a tantivy index and the name of its durable
-//! JetStream consumer. A generation is built by creating the consumer at the catalog stream's
-//! next sequence, then reading every product from the catalog (`catalog.product_snapshots`);
-//! from then on the consumer's events are applied in batches, each batch committed before its
-//! messages are acknowledged. So a crash loses nothing (unacknowledged events come back), and
+//! An index *generation* is a directory holding a tantivy index and the names of its two
+//! durable JetStream consumers: product events on the catalog stream, availability events on
+//! the inventory stream. A generation is built by creating each consumer at its stream's next
+//! sequence, then reading every product from the catalog (`catalog.product_snapshots`) and
+//! whether each is in stock from the inventory (`inventory.availability`); from then on the
+//! consumers' events are applied in batches, each batch committed before its messages are
+//! acknowledged. So a crash loses nothing (unacknowledged events come back), and
 //! events that the snapshot already reflects, or that arrive twice or out of order, are
 //! recognised by their versions and skipped.
 //!
@@ -25,10 +27,16 @@ use async_nats::jetstream::{
     context::ConsumerInfoErrorKind,
 };
 use futures::StreamExt;
-use meridian_contracts::catalog::{ListProductSnapshots, SnapshotPageRequest};
+use meridian_contracts::{
+    catalog::{ListProductSnapshots, SnapshotPageRequest},
+    inventory::{AvailabilityPageRequest, ListAvailability},
+};
 use meridian_jetstream::{
     Naming, RawEnvelope, StreamKind,
-    events::catalog::{ProductCreatedV1, ProductDeletedV1, ProductUpdatedV1},
+    events::{
+        catalog::{ProductCreatedV1, ProductDeletedV1, ProductUpdatedV1},
+        inventory::AvailabilityChangedV1,
+    },
 };
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -67,6 +75,8 @@ pub type ReindexReply = oneshot::Sender<Result<Rebuilt, String>>;
 
 /// Snapshot pages are this many products.
 const PAGE: u32 = 500;
+/// Availability pages are this many products (three small fields each).
+const STOCK_PAGE: u32 = 5000;
 /// A batch of events applied and committed together.
 const BATCH: usize = 512;
 
@@ -76,6 +86,8 @@ pub struct Indexer {
     pub naming: Naming,
     /// `<data dir>/search/<prefix>/<region>`.
     pub root: PathBuf,
+    /// The region whose stock the index follows.
+    pub region: String,
     pub engine: Arc<Engine>,
     pub categories: Arc<Categories>,
     pub reindex: mpsc::Receiver<ReindexReply>,
@@ -84,9 +96,34 @@ pub struct Indexer {
 
 struct Generation {
     dir: PathBuf,
-    consumer: String,
+    consumers: Consumers,
     index: Arc<SearchIndex>,
     writer: Arc<Mutex<Writer>>,
+}
+
+/// A generation's durable consumers, named after it (the `consumers` file, one per line).
+#[derive(Debug, Clone)]
+struct Consumers {
+    /// On the catalog stream.
+    catalog: String,
+    /// On the inventory stream.
+    stock: String,
+}
+
+impl Consumers {
+    fn both(&self) -> [(StreamKind, &str); 2] {
+        [
+            (StreamKind::Catalog, &self.catalog),
+            (StreamKind::Inventory, &self.stock),
+        ]
+    }
+
+    fn parse(text: &str) -> Option<Consumers> {
+        let mut lines = text.lines().map(str::trim);
+        let catalog = lines.next().filter(|l| !l.is_empty())?.to_owned();
+        let stock = lines.next().filter(|l| !l.is_empty())?.to_owned();
+        Some(Consumers { catalog, stock })
+    }
 }
 
 enum Outcome {
@@ -126,8 +163,8 @@ impl Indexer {
                 }
                 Outcome::Lost(generation) => {
                     tracing::warn!(
-                        consumer = generation.consumer,
-                        "the search index's consumer is gone; rebuilding"
+                        consumers = ?generation.consumers,
+                        "a consumer of the search index is gone; rebuilding"
                     );
                     // Queries keep the old index until the new one is ready.
                     match self.build().await {
@@ -171,11 +208,21 @@ impl Indexer {
         }
     }
 
-    async fn catalog_stream(&self) -> anyhow::Result<jetstream::stream::Stream> {
+    async fn stream(&self, kind: StreamKind) -> anyhow::Result<jetstream::stream::Stream> {
         Ok(self
             .jetstream
-            .get_stream(self.naming.stream_name(StreamKind::Catalog))
+            .get_stream(self.naming.stream_name(kind))
             .await?)
+    }
+
+    /// Whether both consumers still exist.
+    async fn consumers_exist(&self, consumers: &Consumers) -> anyhow::Result<bool> {
+        for (kind, name) in consumers.both() {
+            if !consumer_exists(&self.stream(kind).await?, name).await? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// The generation `CURRENT` names, if it opens and its consumer exists; else a new one.
@@ -195,11 +242,11 @@ impl Indexer {
             return Ok(None);
         };
         let dir = self.root.join(name.trim());
-        let consumer = std::fs::read_to_string(dir.join("consumer"))?
-            .trim()
-            .to_owned();
-        let stream = self.catalog_stream().await?;
-        if !consumer_exists(&stream, &consumer).await? {
+        let Some(consumers) = Consumers::parse(&std::fs::read_to_string(dir.join("consumers"))?)
+        else {
+            return Ok(None);
+        };
+        if !self.consumers_exist(&consumers).await? {
             return Ok(None);
         }
         let index = SearchIndex::open(&dir.join("index"))?;
@@ -207,39 +254,57 @@ impl Indexer {
         tracing::info!(generation = %dir.display(), "search index opened");
         Ok(Some(Generation {
             dir,
-            consumer,
+            consumers,
             index: Arc::new(index),
             writer: Arc::new(Mutex::new(writer)),
         }))
     }
 
-    /// A new generation: its consumer first, then every product of the catalog.
+    /// A new generation: its consumers first, then every product of the catalog and its stock.
     async fn build(&self) -> anyhow::Result<Generation> {
         let started = Instant::now();
         let id = Uuid::now_v7().simple().to_string();
         let name = format!("gen-{id}");
         let dir = self.root.join(&name);
-        let consumer = format!("search-{id}");
+        let consumers = Consumers {
+            catalog: format!("search-{id}"),
+            stock: format!("search-stock-{id}"),
+        };
         std::fs::create_dir_all(&dir)?;
-        let mut stream = self.catalog_stream().await?;
-        let last = stream.info().await?.state.last_sequence;
-        stream
-            .create_consumer(meridian_jetstream::consumers::search_indexer(
-                &self.naming,
-                &consumer,
-                last + 1,
-            ))
-            .await?;
-        let built = self.fill(&dir).await;
+        let built = async {
+            let mut catalog = self.stream(StreamKind::Catalog).await?;
+            let last = catalog.info().await?.state.last_sequence;
+            catalog
+                .create_consumer(meridian_jetstream::consumers::search_indexer(
+                    &self.naming,
+                    &consumers.catalog,
+                    last + 1,
+                ))
+                .await?;
+            let mut inventory = self.stream(StreamKind::Inventory).await?;
+            let last = inventory.info().await?.state.last_sequence;
+            inventory
+                .create_consumer(meridian_jetstream::consumers::search_stock(
+                    &self.naming,
+                    &consumers.stock,
+                    last + 1,
+                ))
+                .await?;
+            self.fill(&dir).await
+        }
+        .await;
         let (index, writer) = match built {
             Ok(built) => built,
             Err(error) => {
-                let _ = stream.delete_consumer(&consumer).await;
+                self.delete_consumers(&consumers).await;
                 let _ = std::fs::remove_dir_all(&dir);
                 return Err(error);
             }
         };
-        std::fs::write(dir.join("consumer"), &consumer)?;
+        std::fs::write(
+            dir.join("consumers"),
+            format!("{}\n{}\n", consumers.catalog, consumers.stock),
+        )?;
         write_atomically(&self.root.join("CURRENT"), &name)?;
         tracing::info!(
             generation = name,
@@ -249,16 +314,57 @@ impl Indexer {
         );
         Ok(Generation {
             dir,
-            consumer,
+            consumers,
             index,
             writer,
         })
+    }
+
+    async fn delete_consumers(&self, consumers: &Consumers) {
+        for (kind, name) in consumers.both() {
+            let deleted = match self.stream(kind).await {
+                Ok(stream) => stream
+                    .delete_consumer(name)
+                    .await
+                    .map(|_| ())
+                    .map_err(anyhow::Error::from),
+                Err(error) => Err(error),
+            };
+            if let Err(error) = deleted {
+                tracing::warn!(%error, consumer = name, "deleting a search index consumer");
+            }
+        }
     }
 
     async fn fill(&self, dir: &Path) -> anyhow::Result<(Arc<SearchIndex>, Arc<Mutex<Writer>>)> {
         let index = SearchIndex::create(Some(&dir.join("index")))?;
         let mut writer = index.writer()?;
         self.categories.refresh().await?;
+        // Stock first, so that each product's document is written once, with its stock.
+        let mut stock = std::collections::HashMap::new();
+        let mut after = None;
+        loop {
+            let page = meridian_platform::rpc::call::<ListAvailability>(
+                &self.nats,
+                &self.naming,
+                &AvailabilityPageRequest {
+                    region: self.region.clone(),
+                    after,
+                    limit: STOCK_PAGE,
+                },
+                Duration::from_secs(10),
+            )
+            .await?;
+            stock.extend(
+                page.items
+                    .into_iter()
+                    .map(|item| (item.product_id, (item.in_stock, item.version))),
+            );
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
         let mut after = None;
         loop {
             let page = meridian_platform::rpc::call::<ListProductSnapshots>(
@@ -269,6 +375,9 @@ impl Indexer {
             )
             .await?;
             for product in &page.products {
+                if let Some((in_stock, version)) = stock.remove(&product.id) {
+                    writer.preset_stock(product.id, in_stock, version);
+                }
                 let category = product.category_id.and_then(|c| self.categories.name(c));
                 writer.upsert(product, category.as_deref())?;
             }
@@ -277,19 +386,19 @@ impl Indexer {
                 None => break,
             }
         }
+        // Stock of products the catalog no longer has: tombstones that remember it.
+        for (product_id, (in_stock, version)) in stock {
+            writer.set_stock(product_id, in_stock, version, &index.reader)?;
+        }
         let index = Arc::new(index);
         let writer = Arc::new(Mutex::new(writer));
         commit(&writer, &index).await?;
         Ok((index, writer))
     }
 
-    /// Deletes a generation that is no longer in use, and its consumer.
+    /// Deletes a generation that is no longer in use, and its consumers.
     async fn retire(&self, generation: Generation) {
-        if let Ok(stream) = self.catalog_stream().await
-            && let Err(error) = stream.delete_consumer(&generation.consumer).await
-        {
-            tracing::warn!(%error, consumer = generation.consumer, "deleting an old consumer");
-        }
+        self.delete_consumers(&generation.consumers).await;
         let dir = generation.dir.clone();
         drop(generation);
         if let Err(error) = std::fs::remove_dir_all(&dir) {
@@ -298,33 +407,49 @@ impl Indexer {
     }
 
     async fn consume(&mut self, generation: Generation) -> Outcome {
-        let stream = match self.catalog_stream().await {
-            Ok(stream) => stream,
-            Err(error) => return Outcome::Failed(generation, error.to_string()),
-        };
-        match consumer_exists(&stream, &generation.consumer).await {
+        match self.consumers_exist(&generation.consumers).await {
             Ok(true) => {}
             Ok(false) => return Outcome::Lost(generation),
             Err(error) => return Outcome::Failed(generation, error.to_string()),
         }
-        let consumer: PullConsumer = match stream.get_consumer(&generation.consumer).await {
-            Ok(consumer) => consumer,
-            Err(error) => return Outcome::Failed(generation, error.to_string()),
-        };
-        let mut messages = match consumer.messages().await {
-            Ok(messages) => messages.ready_chunks(BATCH),
-            Err(error) => return Outcome::Failed(generation, error.to_string()),
-        };
-        let mut consumer = consumer;
+        let mut consumers: Vec<PullConsumer> = Vec::with_capacity(2);
+        let mut streams = Vec::with_capacity(2);
+        let names = generation.consumers.clone();
+        for (kind, name) in names.both() {
+            let opened = async {
+                let consumer: PullConsumer = self
+                    .stream(kind)
+                    .await?
+                    .get_consumer(name)
+                    .await
+                    .map_err(|e| anyhow::anyhow!(e))?;
+                let messages = consumer.messages().await?;
+                anyhow::Ok((consumer, messages))
+            }
+            .await;
+            match opened {
+                Ok((consumer, messages)) => {
+                    consumers.push(consumer);
+                    streams.push(messages);
+                }
+                Err(error) => return Outcome::Failed(generation, error.to_string()),
+            }
+        }
+        // Both consumers' messages, in batches: each message acknowledges to its own consumer.
+        let mut messages = futures::stream::select_all(streams).ready_chunks(BATCH);
         let mut tick = tokio::time::interval(Duration::from_secs(5));
         loop {
             tokio::select! {
                 () = self.shutdown.cancelled() => return Outcome::Shutdown,
                 Some(reply) = self.reindex.recv() => return Outcome::Reindex(generation, reply),
                 _ = tick.tick() => {
-                    if let Ok(info) = consumer.info().await {
-                        metrics::gauge!("search_index_pending_events").set(info.num_pending as f64);
+                    let mut pending = 0;
+                    for consumer in &mut consumers {
+                        if let Ok(info) = consumer.info().await {
+                            pending += info.num_pending;
+                        }
                     }
+                    metrics::gauge!("search_index_pending_events").set(pending as f64);
                     if let Ok(count) = generation.index.visible_count() {
                         metrics::gauge!("search_index_documents").set(count as f64);
                     }
@@ -376,7 +501,7 @@ impl Indexer {
                 Err(error) => {
                     metrics::counter!("search_events_total", "outcome" => "unreadable")
                         .increment(1);
-                    tracing::warn!(%error, subject = %message.subject, "an unreadable catalog event; dropped");
+                    tracing::warn!(%error, subject = %message.subject, "an unreadable event; dropped");
                     let _ = message.ack_with(AckKind::Term).await;
                 }
             }
@@ -398,6 +523,16 @@ impl Indexer {
                     writer.upsert(&product, category.as_deref())?
                 } else if let Some(Ok(deleted)) = event.decode::<ProductDeletedV1>() {
                     writer.delete(deleted.product_id, deleted.version)?
+                } else if let Some(Ok(stock)) = event.decode::<AvailabilityChangedV1>() {
+                    if stock.region != self.region {
+                        continue;
+                    }
+                    writer.set_stock(
+                        stock.product_id,
+                        stock.in_stock,
+                        event.aggregate_version,
+                        &generation.index.reader,
+                    )?
                 } else {
                     continue;
                 };

@@ -57,6 +57,7 @@ pub async fn start(ctx: &ServiceContext, _pool: PgPool) -> anyhow::Result<Mounte
             .join("search")
             .join(ctx.naming.prefix())
             .join(&ctx.region),
+        region: ctx.region.clone(),
         engine: engine.clone(),
         categories: categories.clone(),
         reindex: requests,

@@ -61,6 +61,8 @@ pub struct SearchRequest {
     pub category_id: Option<Uuid>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
+    /// Only products with (`true`) or without (`false`) units on sale in the region.
+    pub in_stock: Option<bool>,
     pub sort: Sort,
     pub offset: usize,
     pub limit: usize,
@@ -157,6 +159,15 @@ fn build_query(f: Fields, request: &SearchRequest) -> BooleanQuery {
             Box::new(RangeQuery::new(
                 bound(request.min_price),
                 bound(request.max_price),
+            )),
+        ));
+    }
+    if let Some(in_stock) = request.in_stock {
+        clauses.push((
+            Occur::Must,
+            Box::new(TermQuery::new(
+                Term::from_field_u64(f.in_stock, u64::from(in_stock)),
+                IndexRecordOption::Basic,
             )),
         ));
     }

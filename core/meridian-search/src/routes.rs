@@ -55,6 +55,8 @@ pub struct SearchQuery {
     pub min_price: Option<i64>,
     /// Highest price, in minor units, inclusive.
     pub max_price: Option<i64>,
+    /// `true`: only products with units on sale in this region; `false`: only those without.
+    pub in_stock: Option<bool>,
     /// `relevance` (default), `price_asc`, `price_desc` or `newest`.
     pub sort: Option<String>,
     /// Items per page: 1 to 100, default 20; larger values are capped at 100.
@@ -73,7 +75,7 @@ struct Cursor {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct SearchResponse {
     /// Products as `{id, sku, name, description (cut to 300 characters), price, category_id,
-    /// seller_id, attributes, images, score}`.
+    /// seller_id, attributes, images, in_stock, score}`.
     #[schema(value_type = Vec<Object>)]
     pub items: Vec<serde_json::Value>,
     /// How many products match, exactly.
@@ -127,11 +129,12 @@ fn parse_sort(sort: Option<&str>) -> ApiResult<Sort> {
 /// A digest of what selects the hits, so a cursor is refused for another search.
 fn search_digest(request: &SearchRequest) -> u64 {
     let text = format!(
-        "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}",
+        "{}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}\u{0}{}",
         request.q,
         request.category_id,
         request.min_price,
         request.max_price,
+        request.in_stock,
         request.sort,
         request.limit
     );
@@ -172,6 +175,7 @@ fn search_request(query: SearchQuery) -> ApiResult<SearchRequest> {
         category_id: query.category_id,
         min_price: query.min_price,
         max_price: query.max_price,
+        in_stock: query.in_stock,
         sort: parse_sort(query.sort.as_deref())?,
         offset: 0,
         limit,

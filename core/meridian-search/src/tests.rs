@@ -44,6 +44,16 @@ impl Fixture {
         );
     }
 
+    /// A new writer, which reads what it knows from the last commit.
+    fn reopen_writer(&mut self) {
+        drop(std::mem::replace(&mut self.writer, {
+            // Tantivy allows one writer per index: release the first before opening another.
+            let placeholder = SearchIndex::create(None).expect("index");
+            placeholder.writer().expect("writer")
+        }));
+        self.writer = self.index.writer().expect("writer");
+    }
+
     fn commit(&mut self) {
         self.writer.commit(&self.index.reader).expect("commit");
     }
@@ -203,14 +213,12 @@ fn older_versions_are_ignored_and_deletions_stick() {
     fx.add(&draft, None);
     fx.commit();
     assert!(fx.names(&q("lamp")).is_empty());
-    drop(std::mem::replace(&mut fx.writer, {
-        // Tantivy allows one writer per index: release the first before opening another.
-        let placeholder = SearchIndex::create(None).expect("index");
-        placeholder.writer().expect("writer")
-    }));
-    let mut writer = fx.index.writer().expect("writer");
-    assert_eq!(writer.known(), 2);
-    assert_eq!(writer.upsert(&lamp, None).expect("upsert"), Applied::Stale);
+    fx.reopen_writer();
+    assert_eq!(fx.writer.known(), 2);
+    assert_eq!(
+        fx.writer.upsert(&lamp, None).expect("upsert"),
+        Applied::Stale
+    );
 }
 
 #[test]
@@ -231,5 +239,106 @@ fn completions_follow_word_prefixes() {
         query::complete_names(&fx.index, "", 10)
             .expect("complete")
             .is_empty()
+    );
+}
+
+#[test]
+fn stock_filters_and_survives_product_changes_in_either_order() {
+    let mut fx = Fixture::new();
+    let in_stock = |value| SearchRequest {
+        in_stock: Some(value),
+        ..q("lamp")
+    };
+    let desk = product("Desk Lamp", "Brass", None, 4500);
+    let floor = product("Floor Lamp", "Oak", None, 9900);
+    // The stock of one arrives before the product itself.
+    let reader = fx.index.reader.clone();
+    assert_eq!(
+        fx.writer
+            .set_stock(floor.id, true, 1, &reader)
+            .expect("stock"),
+        Applied::Applied
+    );
+    fx.add(&desk, None);
+    fx.add(&floor, None);
+    fx.commit();
+    assert_eq!(fx.names(&in_stock(true)), ["Floor Lamp"]);
+    assert_eq!(fx.names(&in_stock(false)), ["Desk Lamp"]);
+
+    // Stock changes rebuild committed documents (text and all) from their source.
+    assert_eq!(
+        fx.writer
+            .set_stock(desk.id, true, 1, &reader)
+            .expect("stock"),
+        Applied::Applied
+    );
+    fx.commit();
+    assert_eq!(fx.names(&in_stock(true)).len(), 2);
+    assert_eq!(fx.names(&q("brass")), ["Desk Lamp"]);
+
+    // A product change keeps the stock; an older stock change is stale.
+    let mut renamed = desk.clone();
+    renamed.name = "Desk Lamp Deluxe".into();
+    renamed.version = 2;
+    fx.add(&renamed, None);
+    assert_eq!(
+        fx.writer
+            .set_stock(desk.id, false, 1, &reader)
+            .expect("stock"),
+        Applied::Stale
+    );
+    // A stock change in the same batch as the product change sees that change.
+    assert_eq!(
+        fx.writer
+            .set_stock(floor.id, false, 2, &reader)
+            .expect("stock"),
+        Applied::Applied
+    );
+    fx.commit();
+    assert_eq!(fx.names(&in_stock(true)), ["Desk Lamp Deluxe"]);
+    assert_eq!(fx.names(&in_stock(false)), ["Floor Lamp"]);
+
+    // Reopened, the writer knows every version.
+    fx.reopen_writer();
+    assert_eq!(
+        fx.writer
+            .set_stock(floor.id, true, 2, &reader)
+            .expect("stock"),
+        Applied::Stale
+    );
+    assert_eq!(
+        fx.writer.upsert(&renamed, None).expect("upsert"),
+        Applied::Stale
+    );
+    assert_eq!(
+        fx.writer
+            .set_stock(desk.id, false, 2, &reader)
+            .expect("stock"),
+        Applied::Applied
+    );
+    fx.commit();
+    assert_eq!(fx.names(&q("deluxe")), ["Desk Lamp Deluxe"]);
+    assert!(fx.names(&in_stock(true)).is_empty());
+}
+
+#[test]
+fn a_build_writes_each_product_once_with_its_preset_stock() {
+    let mut fx = Fixture::new();
+    let kettle = product("Copper Kettle", "", None, 5900);
+    fx.writer.preset_stock(kettle.id, true, 3);
+    fx.add(&kettle, None);
+    assert_eq!(fx.writer.pending(), 1);
+    fx.commit();
+    let request = SearchRequest {
+        in_stock: Some(true),
+        ..q("kettle")
+    };
+    assert_eq!(fx.names(&request), ["Copper Kettle"]);
+    let reader = fx.index.reader.clone();
+    assert_eq!(
+        fx.writer
+            .set_stock(kettle.id, false, 3, &reader)
+            .expect("stock"),
+        Applied::Stale
     );
 }

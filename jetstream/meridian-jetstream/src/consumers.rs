@@ -9,6 +9,7 @@ use crate::{
     Event,
     events::{
         catalog::{ProductCreatedV1, ProductDeletedV1, ProductUpdatedV1},
+        inventory::AvailabilityChangedV1,
         notifications::{ReplayRequestedV1, SendRequestedV1},
         orders::{OrderCancelledV1, OrderConfirmedV1, OrderPlacedV1, OrderShippedV1},
         payments::{PaymentFailedV1, PaymentSucceededV1},
@@ -45,6 +46,23 @@ pub fn search_indexer(naming: &Naming, durable: &str, start_sequence: u64) -> pu
         ack_wait: Duration::from_secs(10),
         max_ack_pending: 4096,
         filter_subjects: search_subjects(naming),
+        inactive_threshold: Duration::from_secs(7 * 24 * 3600),
+        ..Default::default()
+    }
+}
+
+/// The second durable consumer of one search index: whether products are in stock, from the
+/// inventory stream, from `start_sequence` (the index keeps only its own region's). Same
+/// acknowledgement rules as [`search_indexer`].
+pub fn search_stock(naming: &Naming, durable: &str, start_sequence: u64) -> pull::Config {
+    pull::Config {
+        durable_name: Some(durable.to_owned()),
+        description: Some("search index: products in stock".to_owned()),
+        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(10),
+        max_ack_pending: 4096,
+        filter_subject: naming.event_subject(AvailabilityChangedV1::TYPE),
         inactive_threshold: Duration::from_secs(7 * 24 * 3600),
         ..Default::default()
     }

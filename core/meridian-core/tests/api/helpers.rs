@@ -400,3 +400,39 @@ pub async fn republish(
         .await
         .expect("ack");
 }
+
+/// Waits (a minute at most) until every durable consumer named `prefix…` on `streams` has
+/// nothing pending or unacknowledged, and at least `at_least` of them exist. Messages a killed
+/// process held come back after their consumer's `ack_wait`.
+pub async fn drained(
+    js: &async_nats::jetstream::Context,
+    naming: &meridian_jetstream::Naming,
+    streams: &[meridian_jetstream::StreamKind],
+    prefix: &str,
+    at_least: usize,
+) {
+    use futures::StreamExt;
+    for _ in 0..1200 {
+        let mut busy = false;
+        let mut seen = 0;
+        for kind in streams {
+            let stream = js
+                .get_stream(naming.stream_name(*kind))
+                .await
+                .expect("stream");
+            let mut consumers = stream.consumers();
+            while let Some(info) = consumers.next().await {
+                let info = info.expect("consumer info");
+                if info.name.starts_with(prefix) {
+                    seen += 1;
+                    busy |= info.num_pending > 0 || info.num_ack_pending > 0;
+                }
+            }
+        }
+        if seen >= at_least && !busy {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the {prefix}* consumers did not drain");
+}

@@ -7,7 +7,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use futures::StreamExt;
 use meridian_jetstream::{Envelope, Naming, StreamKind, events};
 use meridian_platform::auth::Role;
 use reqwest::{Method, StatusCode};
@@ -15,7 +14,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::helpers::{
-    CoreProcess, PASSWORD, TestApp, assert_problem, fast_user, isolated_settings, republish,
+    self, CoreProcess, PASSWORD, TestApp, assert_problem, fast_user, isolated_settings, republish,
     wait_for_published,
 };
 use crate::orders::{buyer_with_cart, place, stocked_product};
@@ -78,32 +77,13 @@ fn subjects(mails: &[Mail]) -> Vec<String> {
 
 /// Waits until the notifications consumers have nothing pending or unacknowledged.
 async fn drained(js: &async_nats::jetstream::Context, naming: &Naming) {
-    for _ in 0..1200 {
-        let mut busy = false;
-        for kind in [
-            StreamKind::Users,
-            StreamKind::Orders,
-            StreamKind::Payments,
-            StreamKind::Notifications,
-        ] {
-            let stream = js
-                .get_stream(naming.stream_name(kind))
-                .await
-                .expect("stream");
-            let mut consumers = stream.consumers();
-            while let Some(info) = consumers.next().await {
-                let info = info.expect("consumer info");
-                if info.name.starts_with("notifications-") {
-                    busy |= info.num_pending > 0 || info.num_ack_pending > 0;
-                }
-            }
-        }
-        if !busy {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the notifications consumers did not drain");
+    let streams = [
+        StreamKind::Users,
+        StreamKind::Orders,
+        StreamKind::Payments,
+        StreamKind::Notifications,
+    ];
+    helpers::drained(js, naming, &streams, "notifications-", 1).await;
 }
 
 #[tokio::test]

@@ -1,13 +1,12 @@
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use meridian_jetstream::{Naming, StreamKind};
 use meridian_platform::auth::Role;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    CoreProcess, TestApp, assert_problem, fast_user, isolated_settings, republish,
+    self, CoreProcess, TestApp, assert_problem, fast_user, isolated_settings, republish,
     wait_for_published,
 };
 
@@ -159,6 +158,135 @@ async fn a_new_product_is_found_misspelled_within_two_seconds_and_leaves_when_de
 }
 
 #[tokio::test]
+async fn stock_moves_a_product_in_and_out_of_the_in_stock_filter_within_two_seconds() {
+    let app = TestApp::spawn().await;
+    let admin = fast_user(&app.pool("users").await, Role::Admin).await;
+    let token = Some(admin.access_token.as_str());
+    let (status, product) = app
+        .call(
+            Method::POST,
+            "/products",
+            token,
+            Some(
+                json!({"sku": "KT-1", "name": "Copper Kettle", "description": "Hob kettle",
+                "price": {"amount": 5900, "currency": "USD"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{product}");
+    let id = product["id"].as_str().expect("id").to_owned();
+    let in_stock = app.url("/search?q=kettle&in_stock=true");
+    let out_of_stock = app.url("/search?q=kettle&in_stock=false");
+    let only = |id: &str| {
+        let id = id.to_owned();
+        move |b: &Value| ids(b) == [id.clone()]
+    };
+    let none = |b: &Value| b["total"] == 0;
+
+    // No stock anywhere yet: found, but not in stock.
+    let (found, after) = eventually(
+        &app.client,
+        &out_of_stock,
+        Duration::from_secs(2),
+        only(&id),
+    )
+    .await;
+    assert!(after.is_some(), "{found}");
+    assert_eq!(found["items"][0]["in_stock"], false);
+    let (body, _) = eventually(&app.client, &in_stock, Duration::from_secs(1), none).await;
+    assert_eq!(body["total"], 0, "{body}");
+
+    // Stocked: in stock within 2 s.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/inventory/{id}"),
+            token,
+            Some(json!({"region": "local", "available": 2})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (found, after) =
+        eventually(&app.client, &in_stock, Duration::from_secs(2), only(&id)).await;
+    assert!(after.is_some(), "not in stock within 2 s: {found}");
+    assert_eq!(found["items"][0]["in_stock"], true);
+
+    // Every unit held: out of stock; released: back.
+    let response = app
+        .request(Method::POST, "/inventory/reserve", token)
+        .header("idempotency-key", "search-stock-1")
+        .json(&json!({"items": [{"product_id": id, "quantity": 2}]}))
+        .send()
+        .await
+        .expect("reserve");
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let reservation: Value = response.json().await.expect("json");
+    let (found, after) = eventually(
+        &app.client,
+        &out_of_stock,
+        Duration::from_secs(2),
+        only(&id),
+    )
+    .await;
+    assert!(
+        after.is_some(),
+        "still in stock with every unit held: {found}"
+    );
+    let (status, _) = app
+        .call(
+            Method::POST,
+            "/inventory/release",
+            token,
+            Some(json!({"reservation_id": reservation["reservation_id"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (found, after) =
+        eventually(&app.client, &in_stock, Duration::from_secs(2), only(&id)).await;
+    assert!(after.is_some(), "not back in stock: {found}");
+
+    // A rename keeps the stock state; a reindex from scratch gives the same answers.
+    let (status, _) = app
+        .call(
+            Method::PUT,
+            &format!("/products/{id}"),
+            token,
+            Some(
+                json!({"sku": "KT-1", "name": "Copper Kettle Pro", "description": "Hob kettle",
+                "price": {"amount": 5900, "currency": "USD"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (found, after) = eventually(&app.client, &in_stock, Duration::from_secs(2), |b| {
+        b["items"][0]["name"] == "Copper Kettle Pro"
+    })
+    .await;
+    assert!(after.is_some(), "{found}");
+    let (status, _) = app.call(Method::POST, "/search/reindex", token, None).await;
+    assert_eq!(status, StatusCode::OK);
+    // (Scores aside: BM25 statistics count the replaced versions until segments merge.)
+    let unscored = |mut body: Value| {
+        for item in body["items"].as_array_mut().expect("items") {
+            item.as_object_mut().expect("item").remove("score");
+        }
+        body
+    };
+    let (_, again) = app
+        .call(Method::GET, "/search?q=kettle&in_stock=true", None, None)
+        .await;
+    assert_eq!(unscored(again), unscored(found));
+    let (_, none) = app
+        .call(Method::GET, "/search?q=kettle&in_stock=false", None, None)
+        .await;
+    assert_eq!(none["total"], 0, "{none}");
+    let (status, body) = app
+        .call(Method::GET, "/search?in_stock=maybe", None, None)
+        .await;
+    assert_problem(status, &body, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn bad_search_parameters_are_refused_clearly() {
     let app = TestApp::spawn().await;
     let long = "x".repeat(201);
@@ -249,6 +377,8 @@ async fn answers(client: &reqwest::Client, base: &str) -> Vec<Value> {
         "/search?q=desk%20eddition&limit=100",
         "/search?q=lamp&sort=price_desc&limit=7",
         "/search?q=edition&sort=newest&limit=100",
+        "/search?in_stock=true&limit=100",
+        "/search?q=lamp&in_stock=false&limit=100",
         "/search/filters",
         "/search/suggestions?q=desk%20l",
     ] {
@@ -268,30 +398,11 @@ async fn answers(client: &reqwest::Client, base: &str) -> Vec<Value> {
     all
 }
 
-/// Waits until the search consumer has nothing pending or unacknowledged.
+/// Waits until the search consumers (catalog and inventory) have nothing pending or
+/// unacknowledged.
 async fn drained(js: &async_nats::jetstream::Context, naming: &Naming) {
-    let stream = js
-        .get_stream(naming.stream_name(StreamKind::Catalog))
-        .await
-        .expect("catalog stream");
-    // Messages the killed process held come back after the consumer's `ack_wait` (10 s).
-    for _ in 0..1200 {
-        let mut consumers = stream.consumers();
-        let mut busy = false;
-        let mut seen = false;
-        while let Some(info) = consumers.next().await {
-            let info = info.expect("consumer info");
-            if info.name.starts_with("search-") {
-                seen = true;
-                busy |= info.num_pending > 0 || info.num_ack_pending > 0;
-            }
-        }
-        if seen && !busy {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the search consumer did not drain");
+    let streams = [StreamKind::Catalog, StreamKind::Inventory];
+    helpers::drained(js, naming, &streams, "search-", 2).await;
 }
 
 #[tokio::test]
@@ -358,19 +469,48 @@ async fn duplicated_events_and_a_killed_indexer_leave_the_index_as_a_clean_build
         }
     }
 
+    // Every fourth product still in the catalog stocked, every eighth sold out again.
+    let stocked = |n: &usize| n.is_multiple_of(4) && !n.is_multiple_of(5);
+    for (n, product) in products.iter().enumerate().filter(|(n, _)| stocked(n)) {
+        let url = format!(
+            "{}/inventory/{}",
+            core.base,
+            product["id"].as_str().expect("id")
+        );
+        for available in if n % 8 == 0 { &[5, 0][..] } else { &[5][..] } {
+            let response = client
+                .put(&url)
+                .bearer_auth(&admin.access_token)
+                .json(&json!({"region": "local", "available": available}))
+                .send()
+                .await
+                .expect("stock");
+            assert_eq!(response.status(), StatusCode::OK);
+        }
+    }
+
     // Every event again, as new messages (another Nats-Msg-Id, so the stream keeps both),
     // while the core is killed part-way through and started again.
-    let stream = js
+    let catalog = js
         .get_stream(naming.stream_name(StreamKind::Catalog))
         .await
         .expect("stream");
-    // The outbox relay publishes shortly after each commit.
+    let inventory = js
+        .get_stream(naming.stream_name(StreamKind::Inventory))
+        .await
+        .expect("stream");
+    // The outbox relays publish shortly after each commit.
     let expected = 40 + 8 + 11;
-    let originals = wait_for_published(&stream, expected).await;
+    let originals = wait_for_published(&catalog, expected).await;
     assert_eq!(originals, expected, "one event per change");
+    let stock_originals = wait_for_published(&inventory, 8 + 4).await;
+    assert_eq!(stock_originals, 12, "one event per stock transition");
     let mut core = Some(core);
     for sequence in 1..=originals {
-        republish(&js, &stream, sequence).await;
+        republish(&js, &catalog, sequence).await;
+        if sequence <= stock_originals {
+            republish(&js, &inventory, sequence).await;
+        }
         if sequence == originals / 2 {
             drop(core.take()); // SIGKILL, whatever it was doing
         }
@@ -394,6 +534,8 @@ async fn duplicated_events_and_a_killed_indexer_leave_the_index_as_a_clean_build
     let before = answers(&client, &core.base).await;
     assert_eq!(before[3]["ids"], before[2]["ids"], "one typo, same hits");
     assert_eq!(before[2]["total"], 11, "{}", before[2]);
+    // In stock: the fourth products not sold out again (n % 8 == 4), live.
+    assert_eq!(before[6]["total"], 4, "{}", before[6]);
 
     // A rebuild from the catalog answers every search the same way.
     let rebuilt: Value = client

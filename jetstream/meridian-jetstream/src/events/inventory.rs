@@ -38,3 +38,19 @@ impl Event for StockReleasedV1 {
     const STREAM: StreamKind = StreamKind::Inventory;
     const TYPE: &'static str = "inventory.stock_released.v1";
 }
+
+/// A product went on or off sale in a region: its sellable units there (held ones excluded)
+/// became more than zero, or zero. Written by the stock table itself (a trigger), so every
+/// path that changes stock reports it. `aggregate_id` is the product; `aggregate_version`
+/// counts the product's transitions in the region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AvailabilityChangedV1 {
+    pub product_id: Uuid,
+    pub region: String,
+    pub in_stock: bool,
+}
+
+impl Event for AvailabilityChangedV1 {
+    const STREAM: StreamKind = StreamKind::Inventory;
+    const TYPE: &'static str = "inventory.availability_changed.v1";
+}
