@@ -25,6 +25,7 @@ mod cmd;
 mod http;
 mod layout;
 mod load;
+mod model;
 mod platform;
 mod process;
 mod reindex;

