@@ -197,6 +197,8 @@ pub struct Launch<'a> {
     pub rate_limits: bool,
     /// Whether the edge caches public GETs (purged by catalog events on the same NATS).
     pub edge_cache: bool,
+    /// The embedding model's directory, for the recommendations service.
+    pub embed_model: &'a std::path::Path,
 }
 
 pub struct CoreEndpoint {
@@ -230,6 +232,7 @@ impl Platform {
             name_prefix,
             rate_limits,
             edge_cache,
+            embed_model,
         } = *launch;
         ensure!(
             ports.core_http.len() == regions.len() && ports.core_ops.len() == regions.len(),
@@ -247,6 +250,7 @@ impl Platform {
                 .current_dir(layout.root())
                 .env("MERIDIAN_SERVICES", "all")
                 .env("MERIDIAN_DATA_DIR", layout.data())
+                .env("MERIDIAN_EMBED_MODEL_DIR", embed_model)
                 .env("MERIDIAN_HTTP_ADDR", &http_addr)
                 .env("MERIDIAN_OPS_ADDR", &ops_addr)
                 .arg("serve");

@@ -8,6 +8,7 @@ use crate::admin::{self, AdminLogin};
 use crate::apt;
 use crate::cargo::{self, Profile};
 use crate::layout::Layout;
+use crate::model;
 use crate::platform::{self, Binaries, Launch, Platform, Ports};
 use crate::services::{Mail, Services};
 use crate::shutdown;
@@ -40,6 +41,7 @@ pub fn run(layout: &Layout, options: &Options) -> Result<()> {
     shutdown::check()?;
     let binaries = Binaries::locate(layout, options.profile)?;
     let admin = admin::resolve(layout)?;
+    let embed_model = model::ensure(layout)?;
     platform::migrate_and_seed(layout, &binaries, &services, &regions[0], &admin)?;
     shutdown::check()?;
     let mut platform = Platform::start(&Launch {
@@ -51,6 +53,7 @@ pub fn run(layout: &Layout, options: &Options) -> Result<()> {
         name_prefix: "",
         rate_limits: true,
         edge_cache: true,
+        embed_model: &embed_model,
     })?;
     print_summary(&platform, &services, &admin);
 

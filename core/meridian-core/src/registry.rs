@@ -78,6 +78,13 @@ pub const SERVICES: &[ServiceEntry] = &[
         start: |ctx, pool| Box::pin(meridian_notifications::start(ctx, pool)),
         openapi: meridian_notifications::routes::openapi,
     },
+    ServiceEntry {
+        name: "recommendations",
+        schema: meridian_recommendations::SCHEMA,
+        migrate: |pool| Box::pin(meridian_recommendations::migrate(pool)),
+        start: |ctx, pool| Box::pin(meridian_recommendations::start(ctx, pool)),
+        openapi: meridian_recommendations::routes::openapi,
+    },
 ];
 
 /// Resolves `MERIDIAN_SERVICES`: `all`, or a comma list of service names.

@@ -88,6 +88,36 @@ pub fn reviews_purchases(naming: &Naming) -> pull::Config {
     }
 }
 
+/// The recommendation worker's product embeddings: every product event from the start of the
+/// catalog stream. One durable for all replicas; writes apply only when newer.
+pub fn recommendations_catalog(naming: &Naming) -> pull::Config {
+    pull::Config {
+        durable_name: Some("recommendations-catalog".to_owned()),
+        description: Some("recommendations: product embeddings".to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(60),
+        max_ack_pending: 1024,
+        filter_subjects: search_subjects(naming),
+        ..Default::default()
+    }
+}
+
+/// The recommendation worker's purchase statistics (co-purchases, histories, what sells where):
+/// every confirmed order from the start of the orders stream, counted once (an inbox by order).
+pub fn recommendations_orders(naming: &Naming) -> pull::Config {
+    pull::Config {
+        durable_name: Some("recommendations-orders".to_owned()),
+        description: Some("recommendations: who bought what with what".to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(30),
+        max_ack_pending: 1024,
+        filter_subject: naming.event_subject(OrderConfirmedV1::TYPE),
+        ..Default::default()
+    }
+}
+
 /// How many times the notifications worker is handed one event before it dead-letters it.
 pub const NOTIFICATION_DELIVERIES: i64 = 5;
 

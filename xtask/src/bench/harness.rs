@@ -7,6 +7,7 @@ use crate::admin;
 use crate::apt::{self, Need};
 use crate::cargo::{self, Profile};
 use crate::layout::Layout;
+use crate::model;
 use crate::platform::{self, Binaries, Launch, Platform, Ports};
 use crate::services::{Mail, Services};
 use crate::shutdown;
@@ -33,6 +34,7 @@ impl Harness {
         shutdown::check()?;
         let binaries = Binaries::locate(layout, Profile::Release)?;
         let admin = admin::resolve(layout)?;
+        let embed_model = model::ensure(layout)?;
         let regions = platform::regions()?;
         let regions = &regions[..1];
         platform::migrate_and_seed(layout, &binaries, &services, &regions[0], &admin)?;
@@ -46,6 +48,7 @@ impl Harness {
             name_prefix: "bench-",
             rate_limits: false,
             edge_cache,
+            embed_model: &embed_model,
         })?;
         Ok(Self { platform, services })
     }

@@ -436,3 +436,46 @@ pub async fn drained(
     }
     panic!("the {prefix}* consumers did not drain");
 }
+
+/// GETs `url` (with `token` when given) until `done` holds for a 200's JSON body, for at most
+/// `within`; returns the last body and when `done` first held.
+pub async fn eventually(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    within: std::time::Duration,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Option<std::time::Duration>) {
+    let started = std::time::Instant::now();
+    let mut last = Value::Null;
+    while started.elapsed() < within {
+        let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Ok(response) = request.send().await
+            && response.status() == StatusCode::OK
+            && let Ok(body) = response.json::<Value>().await
+        {
+            if done(&body) {
+                return (body, Some(started.elapsed()));
+            }
+            last = body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    (last, None)
+}
+
+/// The `field` of every entry of a page's `items`.
+pub fn item_ids(body: &Value, field: &str) -> Vec<String> {
+    body["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|i| i[field].as_str().unwrap_or_default().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}

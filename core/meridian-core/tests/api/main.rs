@@ -14,6 +14,7 @@ mod ops;
 mod orders;
 mod outbox;
 mod payments;
+mod recommendations;
 mod reviews;
 mod search;
 mod users;

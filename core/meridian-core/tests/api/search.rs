@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use meridian_jetstream::{Naming, StreamKind};
 use meridian_platform::auth::Role;
@@ -10,41 +10,18 @@ use crate::helpers::{
     wait_for_published,
 };
 
-/// Polls `path` until `done` holds for its body, for at most `within`; returns the last body and
-/// when it first held.
+/// Polls a search URL without a token.
 async fn eventually(
     client: &reqwest::Client,
     url: &str,
     within: Duration,
     done: impl Fn(&Value) -> bool,
 ) -> (Value, Option<Duration>) {
-    let started = Instant::now();
-    let mut last = Value::Null;
-    while started.elapsed() < within {
-        if let Ok(response) = client.get(url).send().await
-            && response.status() == StatusCode::OK
-            && let Ok(body) = response.json::<Value>().await
-        {
-            if done(&body) {
-                return (body, Some(started.elapsed()));
-            }
-            last = body;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    (last, None)
+    helpers::eventually(client, url, None, within, done).await
 }
 
 fn ids(body: &Value) -> Vec<String> {
-    body["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|i| i["id"].as_str().unwrap_or_default().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
+    helpers::item_ids(body, "id")
 }
 
 #[tokio::test]

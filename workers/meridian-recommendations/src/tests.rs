@@ -1,0 +1,86 @@
+//! The vector index and the blend, without a model.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use crate::{
+    recommend::{CO_PURCHASE_WEIGHT, blend},
+    vectors::{Entry, Vectors, dot},
+};
+
+fn unit(values: &[f32]) -> Vec<f32> {
+    let norm = dot(values, values).sqrt();
+    values.iter().map(|v| v / norm).collect()
+}
+
+fn entry(version: i64, active: bool, vector: &[f32]) -> Entry {
+    Entry {
+        version,
+        category_id: None,
+        active,
+        vector: unit(vector),
+    }
+}
+
+#[test]
+fn nearest_finds_the_closest_products_for_sale_best_first() {
+    let vectors = Vectors::new(3);
+    let ids: Vec<Uuid> = (0..5).map(|_| Uuid::now_v7()).collect();
+    vectors.upsert(ids[0], entry(1, true, &[1.0, 0.0, 0.0]));
+    vectors.upsert(ids[1], entry(1, true, &[0.9, 0.1, 0.0]));
+    vectors.upsert(ids[2], entry(1, true, &[0.0, 1.0, 0.0]));
+    vectors.upsert(ids[3], entry(1, false, &[1.0, 0.01, 0.0]));
+    vectors.upsert(ids[4], entry(1, true, &[0.7, 0.7, 0.0]));
+    let query = unit(&[1.0, 0.0, 0.0]);
+    let found: Vec<Uuid> = vectors
+        .nearest(&query, 2, &HashSet::from([ids[0]]))
+        .iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(
+        found,
+        [ids[1], ids[4]],
+        "inactive and excluded products are skipped"
+    );
+    assert_eq!(vectors.active(), 4);
+}
+
+#[test]
+fn only_newer_versions_replace_an_entry() {
+    let vectors = Vectors::new(2);
+    let id = Uuid::now_v7();
+    assert!(vectors.upsert(id, entry(2, true, &[1.0, 0.0])));
+    assert!(!vectors.upsert(id, entry(2, true, &[0.0, 1.0])));
+    assert!(!vectors.upsert(id, entry(1, false, &[0.0, 1.0])));
+    // A newer inactive version without a vector keeps the last one.
+    assert!(vectors.upsert(
+        id,
+        Entry {
+            version: 3,
+            category_id: None,
+            active: false,
+            vector: vec![],
+        }
+    ));
+    let held = vectors.get(id).expect("held");
+    assert_eq!((held.version, held.active), (3, false));
+    assert_eq!(held.vector, unit(&[1.0, 0.0]));
+}
+
+#[test]
+fn the_blend_weighs_co_purchases_against_similarity() {
+    let (similar, bought, neither) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let content = HashMap::from([(similar, 0.9), (bought, 0.5), (neither, 0.4)]);
+    let alone = blend(&content, &HashMap::new(), 3);
+    assert_eq!(
+        alone.iter().map(|s| s.id).collect::<Vec<_>>(),
+        [similar, bought, neither]
+    );
+    assert_eq!(alone[0].score, 0.9);
+    let with_orders = blend(&content, &HashMap::from([(bought, 10)]), 2);
+    assert_eq!(with_orders[0].id, bought);
+    let expected = (1.0 - CO_PURCHASE_WEIGHT) * 0.5 + CO_PURCHASE_WEIGHT;
+    assert!((with_orders[0].score - expected).abs() < 1e-6);
+    assert_eq!(with_orders.len(), 2);
+}

@@ -1,0 +1,278 @@
+//! The two consumers: product events become embeddings, confirmed orders become statistics.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{Arc, RwLock},
+    time::Duration,
+};
+
+use meridian_contracts::catalog::ListCategories;
+use meridian_embed::Embedder;
+use meridian_jetstream::{
+    Naming, RawEnvelope,
+    events::{
+        catalog::{ProductCreatedV1, ProductDeletedV1, ProductSnapshotV1, ProductUpdatedV1},
+        orders::OrderConfirmedV1,
+    },
+};
+use meridian_platform::consume::Failure;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::vectors::{Entry, Vectors};
+
+/// The most characters of a product's text that are embedded (the model reads 256 word
+/// pieces at most anyway).
+const MAX_TEXT_CHARS: usize = 2000;
+
+#[derive(sqlx::FromRow)]
+struct StoredEmbedding {
+    product_id: Uuid,
+    version: i64,
+    category_id: Option<Uuid>,
+    active: bool,
+    vector: Vec<f32>,
+}
+
+#[derive(Clone)]
+pub struct Worker {
+    pub pool: PgPool,
+    pub nats: async_nats::Client,
+    pub naming: Naming,
+    pub embedder: Arc<Embedder>,
+    pub vectors: Arc<Vectors>,
+    pub categories: Arc<RwLock<HashMap<Uuid, String>>>,
+}
+
+fn retry(cause: impl std::fmt::Display) -> Failure {
+    Failure::Retry {
+        delay: Duration::from_secs(1),
+        cause: cause.to_string(),
+    }
+}
+
+/// What is embedded of a product: its name, category, description and attribute values.
+pub fn product_text(product: &ProductSnapshotV1, category: Option<&str>) -> String {
+    let mut text = product.name.clone();
+    if let Some(category) = category {
+        text.push_str(". ");
+        text.push_str(category);
+    }
+    if !product.description.is_empty() {
+        text.push_str(". ");
+        text.push_str(&product.description);
+    }
+    let mut attributes = Vec::new();
+    collect_strings(&product.attributes, &mut attributes);
+    if !attributes.is_empty() {
+        text.push_str(". ");
+        text.push_str(&attributes.join(", "));
+    }
+    text.chars().take(MAX_TEXT_CHARS).collect()
+}
+
+fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) => out.push(s.clone()),
+        serde_json::Value::Number(n) => out.push(n.to_string()),
+        serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                let before = out.len();
+                collect_strings(v, out);
+                if out.len() > before {
+                    out[before] = format!("{key} {}", out[before]);
+                }
+            }
+        }
+        serde_json::Value::Bool(_) | serde_json::Value::Null => {}
+    }
+}
+
+impl Worker {
+    /// Loads every stored embedding of the current model into memory.
+    pub async fn load(&self) -> anyhow::Result<usize> {
+        let rows: Vec<StoredEmbedding> = sqlx::query_as(
+            "SELECT product_id, version, category_id, active, vector FROM embeddings \
+             WHERE model = $1",
+        )
+        .bind(self.embedder.name())
+        .fetch_all(&self.pool)
+        .await?;
+        let count = rows.len();
+        for StoredEmbedding {
+            product_id: id,
+            version,
+            category_id,
+            active,
+            vector,
+        } in rows
+        {
+            self.vectors.upsert(
+                id,
+                Entry {
+                    version,
+                    category_id,
+                    active,
+                    vector,
+                },
+            );
+        }
+        Ok(count)
+    }
+
+    async fn category_name(&self, id: Uuid) -> Result<Option<String>, Failure> {
+        if let Some(name) = self.read_category(id) {
+            return Ok(Some(name));
+        }
+        let categories = meridian_platform::rpc::call::<ListCategories>(
+            &self.nats,
+            &self.naming,
+            &(),
+            Duration::from_secs(5),
+        )
+        .await
+        .map_err(retry)?;
+        let mut cache = self.categories.write().unwrap_or_else(|e| e.into_inner());
+        for category in categories {
+            cache.insert(category.id, category.name);
+        }
+        Ok(cache.get(&id).cloned())
+    }
+
+    fn read_category(&self, id: Uuid) -> Option<String> {
+        let cache = self.categories.read().unwrap_or_else(|e| e.into_inner());
+        cache.get(&id).cloned()
+    }
+
+    /// A product event: the product's embedding, if the event is newer than the one held.
+    pub async fn catalog_event(&self, event: RawEnvelope) -> Result<(), Failure> {
+        let unreadable = |e: serde_json::Error| Failure::Drop(format!("unreadable payload: {e}"));
+        let (id, version, product) = if let Some(e) = event.decode::<ProductCreatedV1>() {
+            let p = e.map_err(unreadable)?.product;
+            (p.id, p.version, Some(p))
+        } else if let Some(e) = event.decode::<ProductUpdatedV1>() {
+            let p = e.map_err(unreadable)?.product;
+            (p.id, p.version, Some(p))
+        } else if let Some(e) = event.decode::<ProductDeletedV1>() {
+            let e = e.map_err(unreadable)?;
+            (e.product_id, e.version, None)
+        } else {
+            return Ok(());
+        };
+        if self.vectors.version(id).is_some_and(|held| held >= version) {
+            metrics::counter!("recommendations_events_total", "outcome" => "stale").increment(1);
+            return Ok(());
+        }
+        let active = product.as_ref().is_some_and(|p| p.status == "active");
+        let category_id = product.as_ref().and_then(|p| p.category_id);
+        let vector = match product.filter(|_| active) {
+            Some(product) => {
+                let category = match product.category_id {
+                    Some(c) => self.category_name(c).await?,
+                    None => None,
+                };
+                let text = product_text(&product, category.as_deref());
+                let embedder = self.embedder.clone();
+                let mut vectors = tokio::task::spawn_blocking(move || embedder.embed(&[&text]))
+                    .await
+                    .map_err(retry)?
+                    .map_err(|e| Failure::Drop(format!("embedding failed: {e}")))?;
+                vectors.pop().unwrap_or_default()
+            }
+            None => self.vectors.get(id).map(|e| e.vector).unwrap_or_default(),
+        };
+        sqlx::query(
+            "INSERT INTO embeddings (product_id, version, model, category_id, active, vector) \
+             VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (product_id) DO UPDATE SET version = EXCLUDED.version, \
+               model = EXCLUDED.model, category_id = EXCLUDED.category_id, \
+               active = EXCLUDED.active, vector = EXCLUDED.vector, updated_at = now() \
+             WHERE embeddings.version < EXCLUDED.version",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(self.embedder.name())
+        .bind(category_id)
+        .bind(active)
+        .bind(&vector)
+        .execute(&self.pool)
+        .await
+        .map_err(retry)?;
+        self.vectors.upsert(
+            id,
+            Entry {
+                version,
+                category_id,
+                active,
+                vector,
+            },
+        );
+        metrics::counter!("recommendations_events_total", "outcome" => "applied").increment(1);
+        Ok(())
+    }
+
+    /// A confirmed order: counted once into co-purchases, the buyer's history and the region's
+    /// sales.
+    pub async fn order_event(&self, event: RawEnvelope) -> Result<(), Failure> {
+        let Some(order) = event.decode::<OrderConfirmedV1>() else {
+            return Ok(());
+        };
+        let order = order.map_err(|e| Failure::Drop(format!("unreadable payload: {e}")))?;
+        let mut units: BTreeMap<Uuid, i32> = BTreeMap::new();
+        for line in &order.lines {
+            *units.entry(line.product_id).or_default() += line.quantity.max(0);
+        }
+        let products: Vec<Uuid> = units.keys().copied().collect();
+        let quantities: Vec<i32> = units.values().copied().collect();
+        let mut tx = self.pool.begin().await.map_err(retry)?;
+        let first =
+            sqlx::query("INSERT INTO counted_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING")
+                .bind(order.order_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(retry)?
+                .rows_affected()
+                == 1;
+        if !first {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO co_purchases (product_id, other_id, orders) \
+             SELECT a, b, 1 FROM unnest($1::uuid[]) a, unnest($1::uuid[]) b WHERE a <> b \
+             ON CONFLICT (product_id, other_id) DO UPDATE SET orders = co_purchases.orders + 1",
+        )
+        .bind(&products)
+        .execute(&mut *tx)
+        .await
+        .map_err(retry)?;
+        sqlx::query(
+            "INSERT INTO purchases (user_id, product_id, units, last_at) \
+             SELECT $1, p, q, $4 FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
+             ON CONFLICT (user_id, product_id) DO UPDATE SET \
+               units = purchases.units + EXCLUDED.units, \
+               last_at = GREATEST(purchases.last_at, EXCLUDED.last_at)",
+        )
+        .bind(order.user_id)
+        .bind(&products)
+        .bind(&quantities)
+        .bind(event.occurred_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(retry)?;
+        sqlx::query(
+            "INSERT INTO sales (region, product_id, units) \
+             SELECT $1, p, q FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
+             ON CONFLICT (region, product_id) DO UPDATE SET units = sales.units + EXCLUDED.units",
+        )
+        .bind(&order.region)
+        .bind(&products)
+        .bind(&quantities)
+        .execute(&mut *tx)
+        .await
+        .map_err(retry)?;
+        tx.commit().await.map_err(retry)?;
+        metrics::counter!("recommendations_orders_total").increment(1);
+        Ok(())
+    }
+}
