@@ -4,6 +4,7 @@
 //!   the core(s) and the edge until Ctrl-C ([`up`]).
 //! - `test`: the same services, then `cargo test --workspace` against them ([`test`]).
 //! - `bench NAME`: benchmarks against a release build ([`bench`]).
+//! - `eval recs`: offline evaluation of the recommendations ([`eval`]).
 //! - `load SUITE`: a k6 suite from `loadtests/` ([`load`]).
 //! - `reindex`: rebuild the search index of the running platform from its catalog ([`reindex`]).
 //!
@@ -22,6 +23,7 @@ mod apt;
 mod bench;
 mod cargo;
 mod cmd;
+mod eval;
 mod http;
 mod layout;
 mod load;
@@ -47,6 +49,7 @@ Commands:
                                  core(s) and the edge until Ctrl-C
   test [-- <cargo test args>]    provision services and run `cargo test --workspace` against them
   bench <name>...                run benchmarks against a release build (`cargo xtask bench list`)
+  eval recs [-- --sweep]         hit-rate@10 and NDCG@10 of the recommendations against baselines
   load <suite> [-- <k6 args>]    run loadtests/<suite>.js with k6 against BASE_URL, else against a
                                  platform it starts (release, dev seed); exits with k6's status
   reindex                        rebuild the search index of a running `up` from its catalog
@@ -92,6 +95,11 @@ fn run(args: Vec<String>) -> Result<ExitCode> {
         "bench" => {
             shutdown::install()?;
             bench::run(&layout, rest)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        "eval" => {
+            shutdown::install()?;
+            eval::run(&layout, rest)?;
             Ok(ExitCode::SUCCESS)
         }
         "load" => {

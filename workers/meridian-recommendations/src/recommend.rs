@@ -8,8 +8,6 @@ use uuid::Uuid;
 
 use crate::vectors::{Scored, Vectors, dot};
 
-/// The weight of co-purchases in a blend; content similarity has the rest.
-pub const CO_PURCHASE_WEIGHT: f32 = 0.35;
 /// Content candidates read per requested item, before blending.
 const CANDIDATES_PER_ITEM: usize = 4;
 /// The most recent purchases a user's profile is made of.
@@ -24,25 +22,59 @@ pub struct Recommendations {
     pub model: String,
 }
 
-/// Blends content scores with co-purchase counts: `(1 - w) * cosine + w * orders / most`.
+/// How much each signal counts in a blend.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Weights {
+    /// The cosine of the candidate's embedding and the query's.
+    pub content: f32,
+    /// Orders that held the candidate with the product (or the user's products), relative to
+    /// the most such orders among the candidates.
+    pub co_purchase: f32,
+    /// Units of the candidate sold in the region, on a log scale relative to the best seller
+    /// among the candidates.
+    pub sales: f32,
+}
+
+/// The weights answers use: the best of `cargo xtask eval recs -- --sweep` on its validation
+/// split (content similarity still picks the candidates, and ranks products nobody bought yet).
+pub const WEIGHTS: Weights = Weights {
+    content: 0.2,
+    co_purchase: 0.4,
+    sales: 0.4,
+};
+
+/// What is known of the candidates besides their embeddings.
+#[derive(Debug, Clone, Copy)]
+pub struct Signals<'a> {
+    pub co_purchases: &'a HashMap<Uuid, i64>,
+    pub sales: &'a HashMap<Uuid, i64>,
+}
+
+/// Scores each candidate of `content` (id and cosine) by `weights` and keeps the best `limit`.
 pub fn blend(
     content: &HashMap<Uuid, f32>,
-    co_purchases: &HashMap<Uuid, i64>,
+    signals: Signals<'_>,
+    weights: Weights,
     limit: usize,
 ) -> Vec<Scored> {
-    let most = co_purchases.values().copied().max().unwrap_or(0).max(1) as f32;
-    let weight = if co_purchases.is_empty() {
-        0.0
-    } else {
-        CO_PURCHASE_WEIGHT
-    };
+    let most_bought = signals
+        .co_purchases
+        .values()
+        .copied()
+        .max()
+        .unwrap_or(0)
+        .max(1) as f32;
+    let most_sold = (signals.sales.values().copied().max().unwrap_or(0).max(1) as f32).ln_1p();
     let mut items: Vec<Scored> = content
         .iter()
         .map(|(id, cosine)| {
-            let bought = co_purchases.get(id).copied().unwrap_or(0) as f32 / most;
+            let bought = signals.co_purchases.get(id).copied().unwrap_or(0) as f32 / most_bought;
+            let sold = (signals.sales.get(id).copied().unwrap_or(0) as f32).ln_1p() / most_sold;
             Scored {
                 id: *id,
-                score: (1.0 - weight) * cosine + weight * bought,
+                score: weights.content * cosine
+                    + weights.co_purchase * bought
+                    + weights.sales * sold,
             }
         })
         .collect();
@@ -66,6 +98,7 @@ pub async fn for_product(
     vectors: &Vectors,
     embedder: &str,
     product_id: Uuid,
+    region: &str,
     limit: usize,
 ) -> Result<Option<Recommendations>, sqlx::Error> {
     let Some(entry) = vectors.get(product_id).filter(|e| e.active) else {
@@ -82,21 +115,28 @@ pub async fn for_product(
     .map(|(id, orders)| (id, i64::from(orders)))
     .collect();
     let exclude = HashSet::from([product_id]);
-    let items = candidates(vectors, &entry.vector, &co_purchases, &exclude, limit);
+    let found = candidates(vectors, &entry.vector, &co_purchases, &exclude, limit);
+    let sales = sales_of(pool, region, &found).await?;
+    let signals = Signals {
+        co_purchases: &co_purchases,
+        sales: &sales,
+    };
+    let items = blend(&found, signals, WEIGHTS, limit);
     Ok(Some(Recommendations {
         items,
         model: model_name(embedder, &co_purchases),
     }))
 }
 
-/// The nearest products to `query` and the co-purchased ones, scored and blended.
-fn candidates(
+/// The ids among the nearest products to `query` and the co-purchased ones: what a blend
+/// scores, with each one's cosine. Only products for sale are kept.
+pub fn candidates(
     vectors: &Vectors,
     query: &[f32],
     co_purchases: &HashMap<Uuid, i64>,
     exclude: &HashSet<Uuid>,
     limit: usize,
-) -> Vec<Scored> {
+) -> HashMap<Uuid, f32> {
     let mut content: HashMap<Uuid, f32> = vectors
         .nearest(query, limit * CANDIDATES_PER_ITEM, exclude)
         .into_iter()
@@ -107,10 +147,27 @@ fn candidates(
         .filter(|id| !exclude.contains(id) && !content.contains_key(id))
         .copied()
         .collect();
-    // Co-purchased products not among the nearest still get their real cosine (and only those
-    // for sale are kept).
+    // Co-purchased products not among the nearest still get their real cosine.
     content.extend(vectors.scores(query, &bought));
-    blend(&content, co_purchases, limit)
+    content
+}
+
+/// Units sold in `region` of each candidate.
+async fn sales_of(
+    pool: &PgPool,
+    region: &str,
+    candidates: &HashMap<Uuid, f32>,
+) -> Result<HashMap<Uuid, i64>, sqlx::Error> {
+    let ids: Vec<Uuid> = candidates.keys().copied().collect();
+    Ok(sqlx::query_as::<_, (Uuid, i64)>(
+        "SELECT product_id, units FROM sales WHERE region = $1 AND product_id = ANY($2)",
+    )
+    .bind(region)
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .collect())
 }
 
 /// For a user: products like what they bought lately, and bought with it; without a history,
@@ -145,15 +202,22 @@ pub async fn for_user(
     .into_iter()
     .collect();
     let exclude: HashSet<Uuid> = history.iter().copied().collect();
-    let items = candidates(vectors, &profile, &co_purchases, &exclude, limit);
+    let found = candidates(vectors, &profile, &co_purchases, &exclude, limit);
+    let sales = sales_of(pool, region, &found).await?;
+    let signals = Signals {
+        co_purchases: &co_purchases,
+        sales: &sales,
+    };
+    let items = blend(&found, signals, WEIGHTS, limit);
     Ok(Recommendations {
         items,
         model: model_name(embedder, &co_purchases),
     })
 }
 
-/// The recency-weighted mean of the history's embeddings, unit length; `None` without any.
-fn profile(vectors: &Vectors, history: &[Uuid]) -> Option<Vec<f32>> {
+/// The recency-weighted mean of the history's embeddings (most recent first), unit length;
+/// `None` without any.
+pub fn profile(vectors: &Vectors, history: &[Uuid]) -> Option<Vec<f32>> {
     let mut sum = vec![0f32; vectors.dimension()];
     let mut weight = 1.0;
     let mut any = false;

@@ -55,8 +55,8 @@ pub struct Item {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecommendationList {
     pub items: Vec<Item>,
-    /// What produced the answer: `all-MiniLM-L6-v2` (content similarity),
-    /// `all-MiniLM-L6-v2+co-purchase` (blended with what was bought together), or
+    /// What produced the answer: `all-MiniLM-L6-v2` (content similarity, with what sells in
+    /// the region), `all-MiniLM-L6-v2+co-purchase` (also what was bought together), or
     /// `popularity/<region>` (best sellers, for a user without a history).
     pub model: String,
 }
@@ -91,10 +91,16 @@ pub async fn for_product(
     Query(query): Query<LimitQuery>,
 ) -> ApiResult<Response> {
     let limit = query.limit()?;
-    let found =
-        recommend::for_product(&state.pool, &state.vectors, &state.model, product_id, limit)
-            .await?
-            .ok_or_else(|| ApiError::NotFound("no such product for sale".into()))?;
+    let found = recommend::for_product(
+        &state.pool,
+        &state.vectors,
+        &state.model,
+        product_id,
+        &state.region,
+        limit,
+    )
+    .await?
+    .ok_or_else(|| ApiError::NotFound("no such product for sale".into()))?;
     Ok(answer(found, "public, max-age=60"))
 }
 

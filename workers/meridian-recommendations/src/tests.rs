@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use crate::{
-    recommend::{CO_PURCHASE_WEIGHT, blend},
+    recommend::{Signals, Weights, blend},
     vectors::{Entry, Vectors, dot},
 };
 
@@ -69,18 +69,40 @@ fn only_newer_versions_replace_an_entry() {
 }
 
 #[test]
-fn the_blend_weighs_co_purchases_against_similarity() {
-    let (similar, bought, neither) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
-    let content = HashMap::from([(similar, 0.9), (bought, 0.5), (neither, 0.4)]);
-    let alone = blend(&content, &HashMap::new(), 3);
-    assert_eq!(
-        alone.iter().map(|s| s.id).collect::<Vec<_>>(),
-        [similar, bought, neither]
-    );
+fn the_blend_weighs_similarity_co_purchases_and_sales() {
+    let (similar, bought, sold) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+    let content = HashMap::from([(similar, 0.9), (bought, 0.5), (sold, 0.5)]);
+    let none = HashMap::new();
+    let only_content = Weights {
+        content: 1.0,
+        co_purchase: 0.0,
+        sales: 0.0,
+    };
+    let signals = Signals {
+        co_purchases: &none,
+        sales: &none,
+    };
+    let alone = blend(&content, signals, only_content, 3);
+    assert_eq!(alone[0].id, similar);
     assert_eq!(alone[0].score, 0.9);
-    let with_orders = blend(&content, &HashMap::from([(bought, 10)]), 2);
-    assert_eq!(with_orders[0].id, bought);
-    let expected = (1.0 - CO_PURCHASE_WEIGHT) * 0.5 + CO_PURCHASE_WEIGHT;
-    assert!((with_orders[0].score - expected).abs() < 1e-6);
-    assert_eq!(with_orders.len(), 2);
+
+    let co_purchases = HashMap::from([(bought, 10)]);
+    let sales = HashMap::from([(sold, 99), (similar, 9)]);
+    let signals = Signals {
+        co_purchases: &co_purchases,
+        sales: &sales,
+    };
+    let weights = Weights {
+        content: 0.5,
+        co_purchase: 0.4,
+        sales: 0.1,
+    };
+    let blended = blend(&content, signals, weights, 2);
+    assert_eq!(blended.len(), 2);
+    assert_eq!(blended[0].id, bought);
+    assert!((blended[0].score - (0.5 * 0.5 + 0.4)).abs() < 1e-6);
+    // Sales count on a log scale, relative to the best seller.
+    let expected = 0.5 * 0.9 + 0.1 * (10f32.ln() / 100f32.ln());
+    assert_eq!(blended[1].id, similar);
+    assert!((blended[1].score - expected).abs() < 1e-6);
 }
