@@ -16,6 +16,7 @@
 
 pub mod recommend;
 pub mod routes;
+pub mod synthetic;
 pub mod vectors;
 pub mod worker;
 

@@ -8,6 +8,7 @@ mod edge;
 mod edge_overhead;
 mod edge_waf;
 mod harness;
+mod recs;
 mod search;
 mod wrk;
 
@@ -48,6 +49,11 @@ const BENCHMARKS: &[Benchmark] = &[
         about: "100k generated products: the search index vs Postgres full-text search (tsvector + \
                 GIN) on the same 1-3 word queries with facets; QPS, p50, p99, build rates",
         run: search::run,
+    },
+    Benchmark {
+        name: "recs",
+        about: "a product recommendation at 100k products (top-k scan, co-purchases, blend) vs                 scoring and sorting every product; p50, p99",
+        run: recs::run,
     },
 ];
 

@@ -18,6 +18,7 @@ use meridian_embed::Embedder;
 use meridian_recommendations::{
     MODEL_NAME,
     recommend::{Signals, WEIGHTS, Weights, blend, candidates, profile},
+    synthetic::Rng,
     vectors::{Entry, Vectors},
 };
 use uuid::Uuid;
@@ -169,41 +170,6 @@ const DEPARTMENTS: &[(&str, &[&str], &[&str], &str)] = &[
     ),
 ];
 
-/// SplitMix64: a small, seeded, reproducible generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// A Zipf-distributed index below `n` (exponent 1.1): a few are picked very often.
-    fn zipf(&mut self, n: usize) -> usize {
-        let weights: Vec<f64> = (1..=n).map(|r| 1.0 / (r as f64).powf(1.1)).collect();
-        let total: f64 = weights.iter().sum();
-        let mut x = self.unit() * total;
-        for (i, w) in weights.iter().enumerate() {
-            if x < *w {
-                return i;
-            }
-            x -= w;
-        }
-        n - 1
-    }
-}
-
 struct Product {
     id: Uuid,
     department: usize,
@@ -220,7 +186,7 @@ fn catalog(rng: &mut Rng) -> Vec<Product> {
                     capitalise(adjective)
                 );
                 products.push(Product {
-                    id: Uuid::from_u64_pair(rng.next(), rng.next()),
+                    id: Uuid::from_u64_pair(rng.next_u64(), rng.next_u64()),
                     department,
                     text,
                 });
