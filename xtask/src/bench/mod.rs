@@ -7,6 +7,7 @@ mod cpu;
 mod edge;
 mod edge_overhead;
 mod edge_waf;
+mod embed;
 mod harness;
 mod recs;
 mod search;
@@ -49,6 +50,12 @@ const BENCHMARKS: &[Benchmark] = &[
         about: "100k generated products: the search index vs Postgres full-text search (tsvector + \
                 GIN) on the same 1-3 word queries with facets; QPS, p50, p99, build rates",
         run: search::run,
+    },
+    Benchmark {
+        name: "embed",
+        about: "all-MiniLM-L6-v2 embeddings/s on the CPU, batches of 32: candle vs the same \
+                weights in ONNX Runtime",
+        run: embed::run,
     },
     Benchmark {
         name: "recs",
