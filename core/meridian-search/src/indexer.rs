@@ -272,24 +272,17 @@ impl Indexer {
         };
         std::fs::create_dir_all(&dir)?;
         let built = async {
-            let mut catalog = self.stream(StreamKind::Catalog).await?;
-            let last = catalog.info().await?.state.last_sequence;
-            catalog
-                .create_consumer(meridian_jetstream::consumers::search_indexer(
-                    &self.naming,
-                    &consumers.catalog,
-                    last + 1,
-                ))
-                .await?;
-            let mut inventory = self.stream(StreamKind::Inventory).await?;
-            let last = inventory.info().await?.state.last_sequence;
-            inventory
-                .create_consumer(meridian_jetstream::consumers::search_stock(
-                    &self.naming,
-                    &consumers.stock,
-                    last + 1,
-                ))
-                .await?;
+            for (kind, name) in consumers.both() {
+                let mut stream = self.stream(kind).await?;
+                let next = stream.info().await?.state.last_sequence + 1;
+                let config = match kind {
+                    StreamKind::Catalog => {
+                        meridian_jetstream::consumers::search_indexer(&self.naming, name, next)
+                    }
+                    _ => meridian_jetstream::consumers::search_stock(&self.naming, name, next),
+                };
+                stream.create_consumer(config).await?;
+            }
             self.fill(&dir).await
         }
         .await;
