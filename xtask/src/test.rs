@@ -33,7 +33,9 @@ pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
         .arg("test")
         .args(cargo_test_args(args));
     services.export_to(&mut command);
-    command.env("MERIDIAN_EMBED_MODEL_DIR", &model);
+    command
+        .env("MERIDIAN_EMBED_MODEL_DIR", &model)
+        .env(model::SPIN_LIMIT.0, model::SPIN_LIMIT.1);
     println!("xtask: {}", cmd::describe(&command));
     let status = cmd::status(&mut command)?;
     services.stop();

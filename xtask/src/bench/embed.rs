@@ -36,6 +36,7 @@ pub fn run(layout: &Layout) -> Result<()> {
     let candle_out = dir.join("candle.json");
     let status = cmd::status(
         cmd::command(&bench)
+            .env(model::SPIN_LIMIT.0, model::SPIN_LIMIT.1)
             .arg(&model)
             .arg(&texts)
             .arg(BATCH.to_string())
