@@ -106,3 +106,45 @@ fn the_blend_weighs_similarity_co_purchases_and_sales() {
     assert_eq!(blended[1].id, similar);
     assert!((blended[1].score - expected).abs() < 1e-6);
 }
+
+#[test]
+fn beyond_the_exact_limit_search_is_approximate_with_high_recall() {
+    const DIMENSION: usize = 32;
+    let mut rng = crate::synthetic::Rng(7);
+    let centres: Vec<Vec<f32>> = (0..40)
+        .map(|_| unit(&(0..DIMENSION).map(|_| rng.normal()).collect::<Vec<_>>()))
+        .collect();
+    let vectors = Vectors::with_exact_limit(DIMENSION, 2000);
+    let mut ids = Vec::new();
+    for n in 0..6000 {
+        let id = Uuid::now_v7();
+        let centre = &centres[n % centres.len()];
+        let vector: Vec<f32> = centre.iter().map(|c| c + 0.3 * rng.normal()).collect();
+        vectors.upsert(id, entry(1, true, &vector));
+        ids.push(id);
+        assert_eq!(vectors.is_approximate(), n + 1 > 2000, "at {n}");
+    }
+    // A changed vector moves to its new group and is found there.
+    let moved = ids[0];
+    let target = unit(&centres[7]);
+    vectors.upsert(moved, entry(2, true, &target));
+    let none = HashSet::new();
+    assert_eq!(vectors.nearest(&target, 1, &none)[0].id, moved);
+
+    let mut found = 0;
+    for q in 0..100 {
+        let query = vectors.get(ids[q * 37]).expect("held").vector;
+        let exact: HashSet<Uuid> = vectors
+            .nearest_exact(&query, 10, &none)
+            .iter()
+            .map(|s| s.id)
+            .collect();
+        found += vectors
+            .nearest(&query, 10, &none)
+            .iter()
+            .filter(|s| exact.contains(&s.id))
+            .count();
+    }
+    let recall = found as f64 / 1000.0;
+    assert!(recall >= 0.9, "recall@10 {recall}");
+}

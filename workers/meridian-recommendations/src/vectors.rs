@@ -1,8 +1,13 @@
-//! The product embeddings in memory, and an exact nearest-neighbour search over them.
+//! The product embeddings in memory, and a nearest-neighbour search over them: exact up to
+//! [`EXACT_LIMIT`] products, approximate beyond.
 //!
-//! Vectors are unit length, so the cosine is a dot product; a query scans every product for
-//! sale (one contiguous `f32` array, which the compiler vectorises) and keeps the best `k` in
-//! a small heap. At 100k products of 384 dimensions a scan is about 38M multiply-adds.
+//! Vectors are unit length, so the cosine is a dot product. Up to the limit a query scans every
+//! product for sale (one contiguous `f32` array, which the compiler vectorises) and keeps the
+//! best `k` in a small heap: at 100k products of 384 dimensions, about 38M multiply-adds.
+//! Beyond it, an inverted file bounds the work: the vectors are grouped around √n centroids
+//! (k-means on a sample), and a query scans only the groups of its [`PROBE_FRACTION`] nearest
+//! centroids. New and changed vectors join their nearest group; the groups are rebuilt when the
+//! collection has doubled since the last build.
 
 use std::{
     cmp::Ordering,
@@ -24,8 +29,18 @@ pub struct Entry {
 
 pub struct Vectors {
     dimension: usize,
+    exact_limit: usize,
     inner: RwLock<Inner>,
 }
+
+/// Up to this many products, searches are exact.
+pub const EXACT_LIMIT: usize = 100_000;
+/// The share of the inverted file's groups a query scans (at least [`MIN_PROBES`]).
+pub const PROBE_FRACTION: f32 = 0.08;
+const MIN_PROBES: usize = 8;
+/// Vectors the centroids are trained on, and training rounds.
+const TRAINING_SAMPLE: usize = 20_000;
+const TRAINING_ROUNDS: usize = 6;
 
 #[derive(Default)]
 struct Inner {
@@ -34,6 +49,125 @@ struct Inner {
     /// `ids.len() * dimension` values; an inactive product's slot keeps its last vector.
     data: Vec<f32>,
     slot: HashMap<Uuid, usize>,
+    /// Beyond the exact limit: the groups.
+    groups: Option<Groups>,
+}
+
+/// An inverted file: centroids, and the slots nearest to each, with copies of their vectors
+/// side by side (a probe reads its group's vectors in one sweep, not scattered).
+struct Groups {
+    centroids: Vec<f32>,
+    members: Vec<Vec<usize>>,
+    /// `members[g].len() * dimension` values per group, in the members' order.
+    vectors: Vec<Vec<f32>>,
+    /// Each slot's group.
+    group_of: Vec<usize>,
+    /// The number of slots when the groups were built.
+    built_for: usize,
+}
+
+impl Groups {
+    fn count(&self) -> usize {
+        self.members.len()
+    }
+
+    fn nearest(&self, vector: &[f32], dimension: usize) -> usize {
+        let mut best = (0, f32::NEG_INFINITY);
+        for (group, centroid) in self.centroids.chunks_exact(dimension).enumerate() {
+            let score = dot(vector, centroid);
+            if score > best.1 {
+                best = (group, score);
+            }
+        }
+        best.0
+    }
+
+    /// k-means (spherical: centroids renormalised) on an evenly spread sample of the slots.
+    fn build(data: &[f32], dimension: usize) -> Groups {
+        let n = data.len() / dimension;
+        let count = (n as f64).sqrt().ceil() as usize;
+        // A scattered sample (a stride coprime to n, not every k-th slot, which could follow
+        // a pattern of the insertion order).
+        let size = n.min(TRAINING_SAMPLE);
+        let stride = (0..n)
+            .map(|k| (2_654_435_761 + 2 * k) % n)
+            .find(|s| *s > 0 && gcd(*s, n) == 1)
+            .unwrap_or(1);
+        let sample: Vec<usize> = (0..size).map(|i| i * stride % n).collect();
+        let vector = |slot: usize| &data[slot * dimension..(slot + 1) * dimension];
+        let mut groups = Groups {
+            centroids: (0..count)
+                .flat_map(|g| vector(sample[g * sample.len() / count]).to_vec())
+                .collect(),
+            members: Vec::new(),
+            vectors: Vec::new(),
+            group_of: Vec::new(),
+            built_for: n,
+        };
+        for _ in 0..TRAINING_ROUNDS {
+            let mut sums = vec![0f32; count * dimension];
+            for &slot in &sample {
+                let group = groups.nearest(vector(slot), dimension);
+                for (s, v) in sums[group * dimension..(group + 1) * dimension]
+                    .iter_mut()
+                    .zip(vector(slot))
+                {
+                    *s += v;
+                }
+            }
+            for (group, sum) in sums.chunks_exact_mut(dimension).enumerate() {
+                let norm = dot(sum, sum).sqrt();
+                // An empty group keeps its centroid.
+                if norm > 0.0 {
+                    let centroid =
+                        &mut groups.centroids[group * dimension..(group + 1) * dimension];
+                    for (c, s) in centroid.iter_mut().zip(sum.iter()) {
+                        *c = s / norm;
+                    }
+                }
+            }
+        }
+        groups.members = vec![Vec::new(); count];
+        groups.vectors = vec![Vec::new(); count];
+        groups.group_of = (0..n)
+            .map(|slot| {
+                let group = groups.nearest(vector(slot), dimension);
+                groups.members[group].push(slot);
+                groups.vectors[group].extend_from_slice(vector(slot));
+                group
+            })
+            .collect();
+        groups
+    }
+
+    /// Takes `slot` out of `group` (the last member takes its place).
+    fn remove(&mut self, group: usize, slot: usize, dimension: usize) {
+        let Some(at) = self.members[group].iter().position(|s| *s == slot) else {
+            return;
+        };
+        self.members[group].swap_remove(at);
+        let vectors = &mut self.vectors[group];
+        let last = vectors.len() / dimension - 1;
+        if at != last {
+            let (head, tail) = vectors.split_at_mut(last * dimension);
+            head[at * dimension..(at + 1) * dimension].copy_from_slice(&tail[..dimension]);
+        }
+        vectors.truncate(last * dimension);
+    }
+
+    /// Puts `slot` (new, or with a changed vector) in its nearest group.
+    fn place(&mut self, slot: usize, vector: &[f32], dimension: usize) {
+        let group = self.nearest(vector, dimension);
+        match self.group_of.get(slot).copied() {
+            Some(old) => {
+                self.remove(old, slot, dimension);
+                self.group_of[slot] = group;
+            }
+            None => self.group_of.push(group),
+        }
+        self.members[group].push(slot);
+        self.vectors[group].extend_from_slice(vector);
+    }
 }
 
 /// A scored candidate, ordered by score (then id, so ties break the same way every time).
@@ -79,10 +213,22 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 
 impl Vectors {
     pub fn new(dimension: usize) -> Self {
+        Self::with_exact_limit(dimension, EXACT_LIMIT)
+    }
+
+    /// Exact searches up to `exact_limit` products (tests and benchmarks move the limit).
+    pub fn with_exact_limit(dimension: usize, exact_limit: usize) -> Self {
         Vectors {
             dimension,
+            exact_limit,
             inner: RwLock::new(Inner::default()),
         }
+    }
+
+    /// Whether searches are approximate now.
+    pub fn is_approximate(&self) -> bool {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        inner.groups.is_some()
     }
 
     pub fn dimension(&self) -> usize {
@@ -114,6 +260,19 @@ impl Vectors {
         if entry.vector.len() == dimension {
             inner.data[slot * dimension..(slot + 1) * dimension].copy_from_slice(&entry.vector);
         }
+        let total = inner.ids.len();
+        let Inner { data, groups, .. } = &mut *inner;
+        match groups {
+            Some(groups) if total <= 2 * groups.built_for => {
+                groups.place(
+                    slot,
+                    &data[slot * dimension..(slot + 1) * dimension],
+                    dimension,
+                );
+            }
+            _ if total > self.exact_limit => *groups = Some(Groups::build(data, dimension)),
+            _ => {}
+        }
         true
     }
 
@@ -141,33 +300,47 @@ impl Vectors {
         inner.meta.iter().filter(|m| m.2).count()
     }
 
-    /// The `k` products for sale closest to `query`, best first, leaving out `exclude`.
+    /// The `k` products for sale closest to `query`, best first, leaving out `exclude`: all of
+    /// them looked at up to the exact limit, the nearest groups' beyond.
     pub fn nearest(&self, query: &[f32], k: usize, exclude: &HashSet<Uuid>) -> Vec<Scored> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
-        let mut heap = BinaryHeap::with_capacity(k + 1);
-        for (slot, vector) in inner.data.chunks_exact(self.dimension).enumerate() {
-            if !inner.meta[slot].2 {
-                continue;
-            }
-            let score = dot(query, vector);
-            let candidate = std::cmp::Reverse(Scored {
-                id: inner.ids[slot],
-                score,
-            });
-            if heap.len() < k {
-                if !exclude.contains(&inner.ids[slot]) {
-                    heap.push(candidate);
+        let Some(groups) = &inner.groups else {
+            drop(inner);
+            return self.nearest_exact(query, k, exclude);
+        };
+        let probes = ((groups.count() as f32 * PROBE_FRACTION).ceil() as usize)
+            .max(MIN_PROBES)
+            .min(groups.count());
+        let mut order: Vec<(usize, f32)> = groups
+            .centroids
+            .chunks_exact(self.dimension)
+            .map(|c| dot(query, c))
+            .enumerate()
+            .collect();
+        order.select_nth_unstable_by(probes - 1, |a, b| b.1.total_cmp(&a.1));
+        let mut best = Best::new(k);
+        for &(group, _) in &order[..probes] {
+            let vectors = groups.vectors[group].chunks_exact(self.dimension);
+            for (&slot, vector) in groups.members[group].iter().zip(vectors) {
+                if inner.meta[slot].2 {
+                    best.offer(inner.ids[slot], dot(query, vector), exclude);
                 }
-            } else if heap.peek().is_some_and(|worst| candidate < *worst)
-                && !exclude.contains(&inner.ids[slot])
-            {
-                heap.pop();
-                heap.push(candidate);
             }
         }
-        let mut best: Vec<Scored> = heap.into_iter().map(|r| r.0).collect();
-        best.sort_by(|a, b| b.cmp(a));
-        best
+        best.into_sorted()
+    }
+
+    /// The best `k` of `query` by an exhaustive scan, whatever the size: what the approximate
+    /// search is measured against.
+    pub fn nearest_exact(&self, query: &[f32], k: usize, exclude: &HashSet<Uuid>) -> Vec<Scored> {
+        let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let mut best = Best::new(k);
+        for (slot, vector) in inner.data.chunks_exact(self.dimension).enumerate() {
+            if inner.meta[slot].2 {
+                best.offer(inner.ids[slot], dot(query, vector), exclude);
+            }
+        }
+        best.into_sorted()
     }
 
     /// The cosine of `query` and each of `ids` held for sale.
@@ -183,4 +356,42 @@ impl Vectors {
             })
             .collect()
     }
+}
+
+/// The best `k` candidates seen so far (a min-heap of them).
+struct Best {
+    k: usize,
+    heap: BinaryHeap<std::cmp::Reverse<Scored>>,
+}
+
+impl Best {
+    fn new(k: usize) -> Self {
+        Best {
+            k,
+            heap: BinaryHeap::with_capacity(k + 1),
+        }
+    }
+
+    fn offer(&mut self, id: Uuid, score: f32, exclude: &HashSet<Uuid>) {
+        let candidate = std::cmp::Reverse(Scored { id, score });
+        if self.heap.len() < self.k {
+            if !exclude.contains(&id) {
+                self.heap.push(candidate);
+            }
+        } else if self.heap.peek().is_some_and(|worst| candidate < *worst) && !exclude.contains(&id)
+        {
+            self.heap.pop();
+            self.heap.push(candidate);
+        }
+    }
+
+    fn into_sorted(self) -> Vec<Scored> {
+        let mut best: Vec<Scored> = self.heap.into_iter().map(|r| r.0).collect();
+        best.sort_by(|a, b| b.cmp(a));
+        best
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
