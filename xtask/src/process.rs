@@ -172,6 +172,27 @@ fn pid_of(id: u32) -> Option<Pid> {
         .map(Pid::from_raw)
 }
 
+/// A server that this xtask started (`Some`), or one it uses but does not own (another
+/// xtask's, or one named by the environment): only an owned one is checked and stopped.
+#[derive(Default)]
+pub struct Owned(pub Option<ManagedChild>);
+
+impl Owned {
+    /// Fails when the server this xtask started has died.
+    pub fn ensure_running(&mut self) -> Result<()> {
+        match &mut self.0 {
+            Some(process) => process.ensure_running(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(process) = &mut self.0 {
+            process.stop();
+        }
+    }
+}
+
 /// The last [`TAIL_LINES`] lines of a log file, indented, for error messages.
 pub fn log_tail(path: &Path) -> String {
     let Ok(text) = std::fs::read_to_string(path) else {

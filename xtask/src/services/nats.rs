@@ -12,7 +12,7 @@ use super::{ServiceUrl, port_open};
 use crate::cmd;
 use crate::http;
 use crate::layout::{Layout, create_dir};
-use crate::process::{self, ManagedChild};
+use crate::process::{self, ManagedChild, Owned};
 use crate::venv;
 
 pub const VERSION: &str = "2.15.1";
@@ -27,7 +27,7 @@ pub struct Nats {
     /// Monitoring endpoint of a server we run (none when `NATS_URL` names one).
     pub monitor: Option<String>,
     /// The server when this xtask started it; stopped on drop.
-    process: Option<ManagedChild>,
+    process: Owned,
 }
 
 impl Nats {
@@ -35,21 +35,16 @@ impl Nats {
         Self {
             url: ServiceUrl::local(format!("nats://127.0.0.1:{CLIENT_PORT}")),
             monitor: Some(format!("http://127.0.0.1:{MONITOR_PORT}")),
-            process,
+            process: Owned(process),
         }
     }
 
     pub fn ensure_running(&mut self) -> Result<()> {
-        match &mut self.process {
-            Some(process) => process.ensure_running(),
-            None => Ok(()),
-        }
+        self.process.ensure_running()
     }
 
     pub fn stop(&mut self) {
-        if let Some(process) = &mut self.process {
-            process.stop();
-        }
+        self.process.stop();
     }
 }
 
@@ -59,7 +54,7 @@ pub fn ensure(layout: &Layout) -> Result<Nats> {
         return Ok(Nats {
             url,
             monitor: None,
-            process: None,
+            process: Owned::default(),
         });
     }
     if let Some(recorded) = process::recorded(layout, NAME, PROGRAM) {

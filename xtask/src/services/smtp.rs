@@ -16,7 +16,7 @@ use anyhow::{Context, Result, bail};
 use super::port_open;
 use crate::cmd;
 use crate::layout::{Layout, create_dir};
-use crate::process::{self, ManagedChild};
+use crate::process::{self, ManagedChild, Owned};
 use crate::venv;
 
 pub const VERSION: &str = "1.4.6";
@@ -30,7 +30,7 @@ pub struct Smtp {
     pub url: String,
     pub maildir: PathBuf,
     /// The server when this xtask started it; stopped on drop.
-    process: Option<ManagedChild>,
+    process: Owned,
 }
 
 impl Smtp {
@@ -42,16 +42,11 @@ impl Smtp {
     }
 
     pub fn ensure_running(&mut self) -> Result<()> {
-        match &mut self.process {
-            Some(process) => process.ensure_running(),
-            None => Ok(()),
-        }
+        self.process.ensure_running()
     }
 
     pub fn stop(&mut self) {
-        if let Some(process) = &mut self.process {
-            process.stop();
-        }
+        self.process.stop();
     }
 }
 
@@ -61,7 +56,7 @@ pub fn ensure(layout: &Layout) -> Result<Smtp> {
     let smtp = |process| Smtp {
         url: format!("smtp://127.0.0.1:{PORT}"),
         maildir: maildir.clone(),
-        process,
+        process: Owned(process),
     };
     if let Some(recorded) = process::recorded(layout, NAME, PROGRAM) {
         if recorded.owner_alive && port_open(PORT) {
