@@ -104,7 +104,8 @@ pub fn recommendations_catalog(naming: &Naming) -> pull::Config {
 }
 
 /// The recommendation worker's purchase statistics (co-purchases, histories, what sells where):
-/// every confirmed order from the start of the orders stream, counted once (an inbox by order).
+/// every confirmed and cancelled order from the start of the orders stream, each counted once
+/// and taken back once (an inbox by order).
 pub fn recommendations_orders(naming: &Naming) -> pull::Config {
     pull::Config {
         durable_name: Some("recommendations-orders".to_owned()),
@@ -113,7 +114,10 @@ pub fn recommendations_orders(naming: &Naming) -> pull::Config {
         ack_policy: AckPolicy::Explicit,
         ack_wait: Duration::from_secs(30),
         max_ack_pending: 1024,
-        filter_subject: naming.event_subject(OrderConfirmedV1::TYPE),
+        filter_subjects: [OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]
+            .iter()
+            .map(|t| naming.event_subject(t))
+            .collect(),
         ..Default::default()
     }
 }

@@ -8,8 +8,9 @@
 //! - [`routes`]: `GET /recommendations/product/{id}`, `GET /recommendations/user/{id}`.
 //!
 //! Invariant: an embedding is replaced only by one of a newer product version (in Postgres by
-//! a conditional upsert, in memory likewise), and an order adds to the statistics once (its id
-//! in `counted_orders`, in the same transaction), so redeliveries change nothing.
+//! a conditional upsert, in memory likewise), and an order adds to the statistics once and is
+//! taken back once when cancelled (its row in `counted_orders`, in the same transaction, under
+//! the order's advisory lock), so redeliveries and reordering change nothing.
 //!
 //! The model comes from `MERIDIAN_EMBED_MODEL_DIR` (`cargo xtask` installs it); a process loads
 //! it once, however many times the service starts in it.

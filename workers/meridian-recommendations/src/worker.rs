@@ -12,7 +12,7 @@ use meridian_jetstream::{
     Naming, RawEnvelope,
     events::{
         catalog::{ProductCreatedV1, ProductDeletedV1, ProductSnapshotV1, ProductUpdatedV1},
-        orders::OrderConfirmedV1,
+        orders::{OrderCancelledV1, OrderConfirmedV1},
     },
 };
 use meridian_platform::consume::Failure;
@@ -213,66 +213,158 @@ impl Worker {
     }
 
     /// A confirmed order: counted once into co-purchases, the buyer's history and the region's
-    /// sales.
+    /// sales. A cancelled one: taken back once (or, cancelled before its confirmation arrives,
+    /// never counted). Both under the order's advisory lock, so replicas handling the two at once
+    /// cannot lose either.
     pub async fn order_event(&self, event: RawEnvelope) -> Result<(), Failure> {
-        let Some(order) = event.decode::<OrderConfirmedV1>() else {
+        let unreadable = |e: serde_json::Error| Failure::Drop(format!("unreadable payload: {e}"));
+        let (order_id, confirmed) = if let Some(order) = event.decode::<OrderConfirmedV1>() {
+            let order = order.map_err(unreadable)?;
+            (order.order_id, Some(order))
+        } else if let Some(cancelled) = event.decode::<OrderCancelledV1>() {
+            (cancelled.map_err(unreadable)?.order_id, None)
+        } else {
             return Ok(());
         };
-        let order = order.map_err(|e| Failure::Drop(format!("unreadable payload: {e}")))?;
-        let mut units: BTreeMap<Uuid, i32> = BTreeMap::new();
-        for line in &order.lines {
-            *units.entry(line.product_id).or_default() += line.quantity.max(0);
-        }
-        let products: Vec<Uuid> = units.keys().copied().collect();
-        let quantities: Vec<i32> = units.values().copied().collect();
         let mut tx = self.pool.begin().await.map_err(retry)?;
-        let first =
-            sqlx::query("INSERT INTO counted_orders (order_id) VALUES ($1) ON CONFLICT DO NOTHING")
-                .bind(order.order_id)
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1::text, 0))")
+            .bind(order_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(retry)?;
+        match confirmed {
+            Some(order) => {
+                let mut units: BTreeMap<Uuid, i32> = BTreeMap::new();
+                for line in &order.lines {
+                    *units.entry(line.product_id).or_default() += line.quantity.max(0);
+                }
+                let counted = Counted {
+                    user_id: order.user_id,
+                    region: order.region,
+                    products: units.keys().copied().collect(),
+                    units: units.values().copied().collect(),
+                };
+                let first = sqlx::query(
+                    "INSERT INTO counted_orders (order_id, user_id, region, products, units) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+                )
+                .bind(order_id)
+                .bind(counted.user_id)
+                .bind(&counted.region)
+                .bind(&counted.products)
+                .bind(&counted.units)
                 .execute(&mut *tx)
                 .await
                 .map_err(retry)?
                 .rows_affected()
-                == 1;
-        if !first {
-            return Ok(());
+                    == 1;
+                // Counted before, or cancelled before it came: nothing to add.
+                if first {
+                    count(&mut tx, &counted, 1, event.occurred_at)
+                        .await
+                        .map_err(retry)?;
+                }
+            }
+            None => {
+                let taken_back: Option<Counted> = sqlx::query_as(
+                    "UPDATE counted_orders SET cancelled = true \
+                     WHERE order_id = $1 AND NOT cancelled AND products IS NOT NULL \
+                     RETURNING user_id, region, products, units",
+                )
+                .bind(order_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(retry)?;
+                match taken_back {
+                    Some(counted) => count(&mut tx, &counted, -1, event.occurred_at)
+                        .await
+                        .map_err(retry)?,
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO counted_orders (order_id, cancelled) VALUES ($1, true) \
+                             ON CONFLICT DO NOTHING",
+                        )
+                        .bind(order_id)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(retry)?;
+                    }
+                }
+            }
         }
-        sqlx::query(
-            "INSERT INTO co_purchases (product_id, other_id, orders) \
-             SELECT a, b, 1 FROM unnest($1::uuid[]) a, unnest($1::uuid[]) b WHERE a <> b \
-             ON CONFLICT (product_id, other_id) DO UPDATE SET orders = co_purchases.orders + 1",
-        )
-        .bind(&products)
-        .execute(&mut *tx)
-        .await
-        .map_err(retry)?;
-        sqlx::query(
-            "INSERT INTO purchases (user_id, product_id, units, last_at) \
-             SELECT $1, p, q, $4 FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
-             ON CONFLICT (user_id, product_id) DO UPDATE SET \
-               units = purchases.units + EXCLUDED.units, \
-               last_at = GREATEST(purchases.last_at, EXCLUDED.last_at)",
-        )
-        .bind(order.user_id)
-        .bind(&products)
-        .bind(&quantities)
-        .bind(event.occurred_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(retry)?;
-        sqlx::query(
-            "INSERT INTO sales (region, product_id, units) \
-             SELECT $1, p, q FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
-             ON CONFLICT (region, product_id) DO UPDATE SET units = sales.units + EXCLUDED.units",
-        )
-        .bind(&order.region)
-        .bind(&products)
-        .bind(&quantities)
-        .execute(&mut *tx)
-        .await
-        .map_err(retry)?;
         tx.commit().await.map_err(retry)?;
         metrics::counter!("recommendations_orders_total").increment(1);
         Ok(())
     }
+}
+
+/// What a counted order added.
+#[derive(sqlx::FromRow)]
+struct Counted {
+    user_id: Uuid,
+    region: String,
+    products: Vec<Uuid>,
+    units: Vec<i32>,
+}
+
+/// Adds (`sign` 1) or takes back (`sign` -1) an order's co-purchases, the buyer's units and the
+/// region's sales.
+async fn count(
+    tx: &mut sqlx::PgConnection,
+    order: &Counted,
+    sign: i32,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO co_purchases (product_id, other_id, orders) \
+         SELECT a, b, $2 FROM unnest($1::uuid[]) a, unnest($1::uuid[]) b WHERE a <> b \
+         ON CONFLICT (product_id, other_id) DO UPDATE SET orders = co_purchases.orders + $2",
+    )
+    .bind(&order.products)
+    .bind(sign)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO purchases (user_id, product_id, units, last_at) \
+         SELECT $1, p, $5 * q, $4 FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
+         ON CONFLICT (user_id, product_id) DO UPDATE SET \
+           units = purchases.units + EXCLUDED.units, \
+           last_at = CASE WHEN $5 > 0 THEN GREATEST(purchases.last_at, EXCLUDED.last_at) \
+                          ELSE purchases.last_at END",
+    )
+    .bind(order.user_id)
+    .bind(&order.products)
+    .bind(&order.units)
+    .bind(at)
+    .bind(sign)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO sales (region, product_id, units) \
+         SELECT $1, p, $4 * q FROM unnest($2::uuid[], $3::int[]) AS t(p, q) \
+         ON CONFLICT (region, product_id) DO UPDATE SET units = sales.units + EXCLUDED.units",
+    )
+    .bind(&order.region)
+    .bind(&order.products)
+    .bind(&order.units)
+    .bind(i64::from(sign))
+    .execute(&mut *tx)
+    .await?;
+    if sign < 0 {
+        // Nothing bought any more is no history (nor a co-purchase, nor a sale).
+        sqlx::query("DELETE FROM purchases WHERE user_id = $1 AND units <= 0")
+            .bind(order.user_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM co_purchases WHERE product_id = ANY($1) AND orders <= 0")
+            .bind(&order.products)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM sales WHERE region = $1 AND product_id = ANY($2) AND units <= 0")
+            .bind(&order.region)
+            .bind(&order.products)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }

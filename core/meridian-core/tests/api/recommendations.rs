@@ -214,4 +214,27 @@ async fn a_users_recommendations_follow_their_confirmed_order_within_two_seconds
         recommended.iter().all(|id| footwear.contains(&id)),
         "{after_order}"
     );
+
+    // Cancelled, the order no longer counts: no history, and nothing sold in the region.
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/orders/{}/cancel", order["id"].as_str().expect("id")),
+            Some(&buyer.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (after_cancel, after) = poll(
+        &app,
+        &mine,
+        Some(&buyer.access_token),
+        Duration::from_secs(2),
+        |b| b["model"] == "popularity/local" && ids(b).is_empty(),
+    )
+    .await;
+    assert!(
+        after.is_some(),
+        "the cancelled order still counts: {after_cancel}"
+    );
 }
