@@ -18,16 +18,56 @@ use crate::{
     naming::{Naming, StreamKind},
 };
 
+/// The subjects of `types`.
+fn subjects(naming: &Naming, types: &[&str]) -> Vec<String> {
+    types.iter().map(|t| naming.event_subject(t)).collect()
+}
+
+/// A consumer of one search index (each replica's index has its own), from `start_sequence`,
+/// acknowledged per committed batch, deleted by the server after a week without a reader.
+fn per_index(
+    durable: &str,
+    description: &str,
+    start_sequence: u64,
+    filter: Vec<String>,
+) -> pull::Config {
+    pull::Config {
+        durable_name: Some(durable.to_owned()),
+        description: Some(description.to_owned()),
+        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(10),
+        max_ack_pending: 4096,
+        filter_subjects: filter,
+        inactive_threshold: Duration::from_secs(7 * 24 * 3600),
+        ..Default::default()
+    }
+}
+
+/// A durable shared by a service's replicas, from the start of its stream.
+fn shared(durable: &str, description: &str, ack_wait_s: u64, filter: Vec<String>) -> pull::Config {
+    pull::Config {
+        durable_name: Some(durable.to_owned()),
+        description: Some(description.to_owned()),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: Duration::from_secs(ack_wait_s),
+        max_ack_pending: 1024,
+        filter_subjects: filter,
+        ..Default::default()
+    }
+}
+
 /// The product events of the catalog stream that the search index applies.
 pub fn search_subjects(naming: &Naming) -> Vec<String> {
-    [
-        ProductCreatedV1::TYPE,
-        ProductUpdatedV1::TYPE,
-        ProductDeletedV1::TYPE,
-    ]
-    .iter()
-    .map(|t| naming.event_subject(t))
-    .collect()
+    subjects(
+        naming,
+        &[
+            ProductCreatedV1::TYPE,
+            ProductUpdatedV1::TYPE,
+            ProductDeletedV1::TYPE,
+        ],
+    )
 }
 
 /// The durable consumer of one search index, named after that index (every replica's index has
@@ -38,34 +78,24 @@ pub fn search_subjects(naming: &Naming) -> Vec<String> {
 /// applying it again is harmless (events apply only when newer than what the index holds). A consumer whose index
 /// is gone is deleted by the server after a week without a reader.
 pub fn search_indexer(naming: &Naming, durable: &str, start_sequence: u64) -> pull::Config {
-    pull::Config {
-        durable_name: Some(durable.to_owned()),
-        description: Some("search index of the catalog's products".to_owned()),
-        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(10),
-        max_ack_pending: 4096,
-        filter_subjects: search_subjects(naming),
-        inactive_threshold: Duration::from_secs(7 * 24 * 3600),
-        ..Default::default()
-    }
+    per_index(
+        durable,
+        "search index of the catalog's products",
+        start_sequence,
+        search_subjects(naming),
+    )
 }
 
 /// The second durable consumer of one search index: whether products are in stock, from the
 /// inventory stream, from `start_sequence` (the index keeps only its own region's). Same
 /// acknowledgement rules as [`search_indexer`].
 pub fn search_stock(naming: &Naming, durable: &str, start_sequence: u64) -> pull::Config {
-    pull::Config {
-        durable_name: Some(durable.to_owned()),
-        description: Some("search index: products in stock".to_owned()),
-        deliver_policy: DeliverPolicy::ByStartSequence { start_sequence },
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(10),
-        max_ack_pending: 4096,
-        filter_subject: naming.event_subject(AvailabilityChangedV1::TYPE),
-        inactive_threshold: Duration::from_secs(7 * 24 * 3600),
-        ..Default::default()
-    }
+    per_index(
+        durable,
+        "search index: products in stock",
+        start_sequence,
+        subjects(naming, &[AvailabilityChangedV1::TYPE]),
+    )
 }
 
 /// The reviews service's purchase projection (what makes a review a verified purchase): every
@@ -73,53 +103,35 @@ pub fn search_stock(naming: &Naming, durable: &str, start_sequence: u64) -> pull
 /// replicas, which share its messages; the projection's writes converge whatever the order
 /// and the number of deliveries.
 pub fn reviews_purchases(naming: &Naming) -> pull::Config {
-    pull::Config {
-        durable_name: Some("reviews-purchases".to_owned()),
-        description: Some("reviews: who bought what".to_owned()),
-        deliver_policy: DeliverPolicy::All,
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
-        max_ack_pending: 1024,
-        filter_subjects: [OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]
-            .iter()
-            .map(|t| naming.event_subject(t))
-            .collect(),
-        ..Default::default()
-    }
+    shared(
+        "reviews-purchases",
+        "reviews: who bought what",
+        30,
+        subjects(naming, &[OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]),
+    )
 }
 
 /// The recommendation worker's product embeddings: every product event from the start of the
 /// catalog stream. One durable for all replicas; writes apply only when newer.
 pub fn recommendations_catalog(naming: &Naming) -> pull::Config {
-    pull::Config {
-        durable_name: Some("recommendations-catalog".to_owned()),
-        description: Some("recommendations: product embeddings".to_owned()),
-        deliver_policy: DeliverPolicy::All,
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(60),
-        max_ack_pending: 1024,
-        filter_subjects: search_subjects(naming),
-        ..Default::default()
-    }
+    shared(
+        "recommendations-catalog",
+        "recommendations: product embeddings",
+        60,
+        search_subjects(naming),
+    )
 }
 
 /// The recommendation worker's purchase statistics (co-purchases, histories, what sells where):
 /// every confirmed and cancelled order from the start of the orders stream, each counted once
 /// and taken back once (an inbox by order).
 pub fn recommendations_orders(naming: &Naming) -> pull::Config {
-    pull::Config {
-        durable_name: Some("recommendations-orders".to_owned()),
-        description: Some("recommendations: who bought what with what".to_owned()),
-        deliver_policy: DeliverPolicy::All,
-        ack_policy: AckPolicy::Explicit,
-        ack_wait: Duration::from_secs(30),
-        max_ack_pending: 1024,
-        filter_subjects: [OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]
-            .iter()
-            .map(|t| naming.event_subject(t))
-            .collect(),
-        ..Default::default()
-    }
+    shared(
+        "recommendations-orders",
+        "recommendations: who bought what with what",
+        30,
+        subjects(naming, &[OrderConfirmedV1::TYPE, OrderCancelledV1::TYPE]),
+    )
 }
 
 /// How many times the notifications worker is handed one event before it dead-letters it.
@@ -152,10 +164,7 @@ pub fn notifications(naming: &Naming, stream: StreamKind) -> pull::Config {
         ack_wait: Duration::from_secs(30),
         max_deliver: NOTIFICATION_DELIVERIES + 1,
         max_ack_pending: 256,
-        filter_subjects: notification_events(stream)
-            .iter()
-            .map(|t| naming.event_subject(t))
-            .collect(),
+        filter_subjects: subjects(naming, notification_events(stream)),
         ..Default::default()
     }
 }
