@@ -144,6 +144,59 @@ fn misplaced_heavy_dependencies(members: &[Member]) -> Vec<String> {
     violations
 }
 
+/// The one file that may allow unsafe code (the workspace denies it): meridian-embed's CPU
+/// encoder, for its call into gemm and its AVX2 dispatch.
+const UNSAFE_ALLOWED_IN: &str = "ml/meridian-embed/src/cpu.rs";
+
+/// (f) `allow(unsafe_code)` (or `expect`) appears in [`UNSAFE_ALLOWED_IN`] only; `files` are
+/// paths relative to the root with their text.
+fn unsafe_code_outside_its_module(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        // This file names the spellings it looks for.
+        .filter(|(path, _)| path != UNSAFE_ALLOWED_IN && path != "xtask/tests/tidy.rs")
+        .filter(|(_, text)| {
+            let text: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+            [
+                "allow(unsafe_code",
+                "expect(unsafe_code",
+                "warn(unsafe_code",
+            ]
+            .iter()
+            .any(|spelling| text.contains(spelling))
+        })
+        .map(|(path, _)| format!("{path} allows unsafe code; only {UNSAFE_ALLOWED_IN} may"))
+        .collect()
+}
+
+/// Every `.rs` file under `root` (build outputs, local state and VCS data skipped), with its
+/// path relative to `root`.
+fn rust_files(root: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if path.is_dir() {
+                if !name.starts_with('.') && name != "target" && name != "node_modules" {
+                    dirs.push(path);
+                }
+            } else if name.ends_with(".rs")
+                && let Ok(text) = std::fs::read_to_string(&path)
+            {
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                files.push((relative.to_string_lossy().replace('\\', "/"), text));
+            }
+        }
+    }
+    files
+}
+
 /// Whether `text` names `name` as a whole word (`meridian-core` does not count for
 /// `meridian-core-extra`).
 fn mentions(text: &str, name: &str) -> bool {
@@ -322,6 +375,19 @@ fn workspace_members_inherit_workspace_lints() {
 }
 
 #[test]
+fn workspace_allows_unsafe_code_in_one_module_only() {
+    let files = rust_files(&workspace().root);
+    assert!(
+        files.iter().any(|(path, _)| path == UNSAFE_ALLOWED_IN),
+        "{UNSAFE_ALLOWED_IN} is gone: update UNSAFE_ALLOWED_IN"
+    );
+    assert_clean(
+        "unsafe code is denied outside its one module",
+        unsafe_code_outside_its_module(&files),
+    );
+}
+
+#[test]
 fn workspace_has_no_crate_named_core() {
     assert_clean(
         "nothing may be called `core`",
@@ -447,6 +513,24 @@ fn rule_heavy_dependencies_catches_candle_and_pingora_outside_their_groups() {
     assert_eq!(violations.len(), 2, "{violations:?}");
     assert!(violations[0].starts_with("meridian-search"));
     assert!(violations[1].starts_with("meridian-platform"));
+}
+
+#[test]
+fn rule_unsafe_catches_an_allow_outside_the_encoder() {
+    let file = |path: &str, text: &str| (path.to_owned(), text.to_owned());
+    let files = [
+        file(UNSAFE_ALLOWED_IN, "#[allow(unsafe_code)]\nunsafe { f() }"),
+        file("core/meridian-users/src/lib.rs", "#![allow( unsafe_code )]"),
+        file(
+            "edge/meridian-edge/src/cache.rs",
+            "#[expect(unsafe_code, reason = \"x\")]",
+        ),
+        file("core/meridian-orders/src/lib.rs", "// no unsafe here"),
+    ];
+    let violations = unsafe_code_outside_its_module(&files);
+    assert_eq!(violations.len(), 2, "{violations:?}");
+    assert!(violations[0].starts_with("core/meridian-users"));
+    assert!(violations[1].starts_with("edge/meridian-edge"));
 }
 
 #[test]

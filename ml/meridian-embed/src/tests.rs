@@ -11,7 +11,7 @@ use tokenizers::{
     processors::bert::BertProcessing,
 };
 
-use super::{Embedder, cosine};
+use super::{Embedder, EncoderKind, cosine};
 
 const WORDS: &[&str] = &[
     "red", "blue", "lamp", "desk", "floor", "kettle", "copper", "a", "the", "with", "brass",
@@ -40,7 +40,21 @@ fn tokenizer() -> Tokenizer {
 }
 
 fn tiny(max_tokens: usize) -> (Embedder, VarMap) {
-    let config = Config {
+    let weights = VarMap::new();
+    let vb = VarBuilder::from_varmap(&weights, DType::F32, &Device::Cpu);
+    let embedder =
+        Embedder::new(&config(), vb, tokenizer(), max_tokens, "tiny-test").expect("tiny model");
+    (embedder, weights)
+}
+
+/// The tiny model run by `kind`, over the weights of `weights` (made on first use).
+fn tiny_with(weights: &VarMap, kind: EncoderKind) -> Embedder {
+    let vb = VarBuilder::from_varmap(weights, DType::F32, &Device::Cpu);
+    Embedder::with_encoder(&config(), vb, tokenizer(), 32, "tiny-test", kind).expect("tiny model")
+}
+
+fn config() -> Config {
+    Config {
         vocab_size: WORDS.len() + 4,
         hidden_size: 32,
         num_hidden_layers: 2,
@@ -57,12 +71,7 @@ fn tiny(max_tokens: usize) -> (Embedder, VarMap) {
         use_cache: false,
         classifier_dropout: None,
         model_type: Some("bert".to_owned()),
-    };
-    let weights = VarMap::new();
-    let vb = VarBuilder::from_varmap(&weights, DType::F32, &Device::Cpu);
-    let embedder =
-        Embedder::new(&config, vb, tokenizer(), max_tokens, "tiny-test").expect("tiny model");
-    (embedder, weights)
+    }
 }
 
 fn close(a: &[f32], b: &[f32]) -> bool {
@@ -120,4 +129,35 @@ fn long_texts_are_cut_at_the_token_limit() {
         .embed(&["red blue lamp desk floor copper"])
         .expect("embed");
     assert!(!close(&vectors[1], &different[0]));
+}
+
+#[test]
+fn the_cpu_encoder_computes_what_candles_model_computes() {
+    let weights = VarMap::new();
+    let candle = tiny_with(&weights, EncoderKind::Candle);
+    let texts = [
+        "the tall oak floor lamp with a small brass shade",
+        "red lamp",
+        "",
+        "copper kettle with a brass stand and a red shade",
+        "blue",
+        "oak desk",
+        "the small copper kettle",
+    ];
+    let want = candle.embed(&texts).expect("embed");
+    for threads in [1, 2, 3, 16] {
+        let cpu = tiny_with(&weights, EncoderKind::Cpu { threads });
+        let got = cpu.embed(&texts).expect("embed");
+        assert_eq!(got.len(), want.len());
+        for (text, (g, w)) in texts.iter().zip(got.iter().zip(&want)) {
+            let worst = g
+                .iter()
+                .zip(w)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-5, "{threads} threads, {text:?}: off by {worst}");
+        }
+    }
+    // Not a model that ignores its input: the texts embed apart.
+    assert!(cosine(&want[0], &want[1]) < 0.999);
 }

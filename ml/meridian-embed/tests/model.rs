@@ -3,14 +3,18 @@
 
 use std::path::PathBuf;
 
-use meridian_embed::{Embedder, cosine, default_device};
+use meridian_embed::{Embedder, EncoderKind, cosine, default_device};
 
 fn model() -> Embedder {
+    model_with(EncoderKind::for_device(&default_device().expect("device")))
+}
+
+fn model_with(kind: EncoderKind) -> Embedder {
     let dir = std::env::var_os("MERIDIAN_EMBED_MODEL_DIR").map(PathBuf::from).expect(
         "MERIDIAN_EMBED_MODEL_DIR names the all-MiniLM-L6-v2 directory (run through `cargo xtask test`)",
     );
     let device = default_device().expect("device");
-    Embedder::load(&dir, "all-MiniLM-L6-v2", &device).expect("the model loads")
+    Embedder::load_with_encoder(&dir, "all-MiniLM-L6-v2", &device, kind).expect("the model loads")
 }
 
 #[test]
@@ -37,4 +41,28 @@ fn related_texts_are_closer_than_unrelated_ones() {
     // The same text alone embeds as in the batch.
     let alone = model.embed(&[texts[4]]).expect("embed");
     assert!(cosine(&alone[0], &v[4]) > 0.9999);
+}
+
+#[test]
+fn the_cpu_encoder_and_candles_model_agree_on_the_real_model() {
+    let device = default_device().expect("device");
+    if !device.is_cpu() {
+        return;
+    }
+    let texts = [
+        "Stainless steel electric kettle, 1.7 litres, with a two-year warranty",
+        "kettle",
+        "Waterproof leather hiking boots for long trips in any weather, in three colours",
+        "",
+    ];
+    let cpu = model_with(EncoderKind::Cpu { threads: 2 })
+        .embed(&texts)
+        .expect("embed");
+    let candle = model_with(EncoderKind::Candle)
+        .embed(&texts)
+        .expect("embed");
+    for (text, (a, b)) in texts.iter().zip(cpu.iter().zip(&candle)) {
+        let agreement = cosine(a, b);
+        assert!(agreement > 0.99999, "{text:?}: cosine {agreement}");
+    }
 }

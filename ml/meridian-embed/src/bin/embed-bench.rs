@@ -1,18 +1,28 @@
 //! The candle side of `cargo xtask bench embed`: embeddings per second for the real model,
 //! in batches, over the texts of a file, for a number of seconds (after a warm-up batch).
 //!
-//! Usage: `embed-bench MODEL_DIR TEXTS_FILE BATCH SECONDS OUT_JSON`; writes
+//! Usage: `embed-bench MODEL_DIR TEXTS_FILE BATCH SECONDS OUT_JSON [cpu|candle]` (the encoder:
+//! meridian-embed's CPU encoder, the default, or candle's `BertModel`); writes
 //! `{"embeddings_per_s", "batches", "texts", "vectors"}` (the first batch's vectors, to check
 //! against the reference runtime) to OUT_JSON.
 
 use std::{error::Error, path::Path, time::Instant};
 
-use meridian_embed::{Embedder, default_device};
+use meridian_embed::{Embedder, EncoderKind};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let [_, model, texts, batch, seconds, out] = args.as_slice() else {
-        return Err("usage: embed-bench MODEL_DIR TEXTS_FILE BATCH SECONDS OUT_JSON".into());
+    let usage = "usage: embed-bench MODEL_DIR TEXTS_FILE BATCH SECONDS OUT_JSON [cpu|candle]";
+    let (model, texts, batch, seconds, out, encoder) = match args.as_slice() {
+        [_, m, t, b, s, o] => (m, t, b, s, o, "cpu"),
+        [_, m, t, b, s, o, e] => (m, t, b, s, o, e.as_str()),
+        _ => return Err(usage.into()),
+    };
+    let device = candle_core::Device::Cpu;
+    let kind = match encoder {
+        "cpu" => EncoderKind::for_device(&device),
+        "candle" => EncoderKind::Candle,
+        _ => return Err(usage.into()),
     };
     let batch: usize = batch.parse()?;
     let seconds: f64 = seconds.parse()?;
@@ -21,7 +31,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     if texts.len() < batch {
         return Err("the texts file holds fewer texts than one batch".into());
     }
-    let embedder = Embedder::load(Path::new(model), "all-MiniLM-L6-v2", &default_device()?)?;
+    let embedder =
+        Embedder::load_with_encoder(Path::new(model), "all-MiniLM-L6-v2", &device, kind)?;
     let first = embedder.embed(&texts[..batch])?;
     embedder.embed(&texts[..batch])?; // warm-up
     let (mut done, mut batches) = (0usize, 0usize);
