@@ -102,14 +102,16 @@ pub async fn start(ctx: &ServiceContext, pool: PgPool) -> anyhow::Result<Mounted
     tracing::info!(embeddings = loaded, "recommendations: embeddings loaded");
     let catalog = {
         let worker = worker.clone();
-        tokio::spawn(meridian_platform::consume::run(
+        tokio::spawn(meridian_platform::consume::run_batched(
             ctx.jetstream.clone(),
             ctx.naming.clone(),
             StreamKind::Catalog,
             meridian_jetstream::consumers::recommendations_catalog(&ctx.naming),
-            move |event, _| {
+            worker::EMBED_BATCH,
+            move |events: Vec<(meridian_jetstream::RawEnvelope, i64)>| {
                 let worker = worker.clone();
-                async move { worker.catalog_event(event).await }
+                let events = events.into_iter().map(|(event, _)| event).collect();
+                async move { worker.catalog_events(events).await }
             },
             ctx.shutdown.clone(),
         ))

@@ -25,6 +25,19 @@ use crate::vectors::{Entry, Vectors};
 /// pieces at most anyway).
 const MAX_TEXT_CHARS: usize = 2000;
 
+/// The most product events embedded in one call of the model.
+pub const EMBED_BATCH: usize = 32;
+
+/// What a product event changes.
+struct Change {
+    id: Uuid,
+    version: i64,
+    category_id: Option<Uuid>,
+    active: bool,
+    /// What to embed: `None` for a product deleted or not active (its vector is kept).
+    text: Option<String>,
+}
+
 #[derive(sqlx::FromRow)]
 struct StoredEmbedding {
     product_id: Uuid,
@@ -145,8 +158,50 @@ impl Worker {
         cache.get(&id).cloned()
     }
 
-    /// A product event: the product's embedding, if the event is newer than the one held.
-    pub async fn catalog_event(&self, event: RawEnvelope) -> Result<(), Failure> {
+    /// Product events, in delivery order: each product's embedding, where the event is newer
+    /// than the one held. The texts of a batch are embedded in one call (every core at work);
+    /// one outcome per event.
+    pub async fn catalog_events(&self, events: Vec<RawEnvelope>) -> Vec<Result<(), Failure>> {
+        let mut changes = Vec::with_capacity(events.len());
+        for event in events {
+            changes.push(self.read_catalog_event(event).await);
+        }
+        let texts: Vec<&str> = changes
+            .iter()
+            .filter_map(|c| c.as_ref().ok()?.as_ref()?.text.as_deref())
+            .collect();
+        let mut vectors = self.embed(&texts).await.into_iter();
+        let mut outcomes = Vec::with_capacity(changes.len());
+        for change in changes {
+            let outcome = match change {
+                Ok(Some(change)) => {
+                    let vector = match change.text {
+                        Some(_) => vectors
+                            .next()
+                            .unwrap_or_else(|| Err(retry("no vector came back"))),
+                        // Deleted or inactive: the vector held is kept, as it stands now.
+                        None => Ok(self
+                            .vectors
+                            .get(change.id)
+                            .map(|e| e.vector)
+                            .unwrap_or_default()),
+                    };
+                    match vector {
+                        Ok(vector) => self.store(change, vector).await,
+                        Err(failure) => Err(failure),
+                    }
+                }
+                Ok(None) => Ok(()),
+                Err(failure) => Err(failure),
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    /// What a product event changes: `None` for an event of another kind, or one no newer than
+    /// the embedding held.
+    async fn read_catalog_event(&self, event: RawEnvelope) -> Result<Option<Change>, Failure> {
         let unreadable = |e: serde_json::Error| Failure::Drop(format!("unreadable payload: {e}"));
         let (id, version, product) = if let Some(e) = event.decode::<ProductCreatedV1>() {
             let p = e.map_err(unreadable)?.product;
@@ -158,30 +213,81 @@ impl Worker {
             let e = e.map_err(unreadable)?;
             (e.product_id, e.version, None)
         } else {
-            return Ok(());
+            return Ok(None);
         };
         if self.vectors.version(id).is_some_and(|held| held >= version) {
             metrics::counter!("recommendations_events_total", "outcome" => "stale").increment(1);
-            return Ok(());
+            return Ok(None);
         }
         let active = product.as_ref().is_some_and(|p| p.status == "active");
         let category_id = product.as_ref().and_then(|p| p.category_id);
-        let vector = match product.filter(|_| active) {
+        let text = match product.filter(|_| active) {
             Some(product) => {
                 let category = match product.category_id {
                     Some(c) => self.category_name(c).await?,
                     None => None,
                 };
-                let text = product_text(&product, category.as_deref());
-                let embedder = self.embedder.clone();
-                let mut vectors = tokio::task::spawn_blocking(move || embedder.embed(&[&text]))
-                    .await
-                    .map_err(retry)?
-                    .map_err(|e| Failure::Drop(format!("embedding failed: {e}")))?;
-                vectors.pop().unwrap_or_default()
+                Some(product_text(&product, category.as_deref()))
             }
-            None => self.vectors.get(id).map(|e| e.vector).unwrap_or_default(),
+            None => None,
         };
+        Ok(Some(Change {
+            id,
+            version,
+            category_id,
+            active,
+            text,
+        }))
+    }
+
+    /// The embeddings of `texts`, in one call; should that fail, one by one, so that a text the
+    /// model refuses fails alone.
+    async fn embed(&self, texts: &[&str]) -> Vec<Result<Vec<f32>, Failure>> {
+        if texts.is_empty() {
+            return Vec::new();
+        }
+        let owned: Vec<String> = texts.iter().map(|t| (*t).to_owned()).collect();
+        let embedder = self.embedder.clone();
+        let together = tokio::task::spawn_blocking(move || {
+            let texts: Vec<&str> = owned.iter().map(String::as_str).collect();
+            embedder.embed(&texts)
+        })
+        .await;
+        match together {
+            Err(join) => texts.iter().map(|_| Err(retry(&join))).collect(),
+            Ok(Ok(vectors)) if vectors.len() == texts.len() => {
+                vectors.into_iter().map(Ok).collect()
+            }
+            Ok(result) if texts.len() == 1 => {
+                let cause = match result {
+                    Err(e) => e.to_string(),
+                    Ok(_) => "no vector came back".to_owned(),
+                };
+                vec![Err(Failure::Drop(format!("embedding failed: {cause}")))]
+            }
+            Ok(_) => {
+                let mut out = Vec::with_capacity(texts.len());
+                for text in texts {
+                    let mut one = Box::pin(self.embed(&[*text])).await;
+                    out.push(
+                        one.pop()
+                            .unwrap_or_else(|| Err(retry("no vector came back"))),
+                    );
+                }
+                out
+            }
+        }
+    }
+
+    /// `change` with its `vector`, in Postgres (only over an older version) and in memory.
+    async fn store(&self, change: Change, vector: Vec<f32>) -> Result<(), Failure> {
+        let Change {
+            id,
+            version,
+            category_id,
+            active,
+            ..
+        } = change;
         sqlx::query(
             "INSERT INTO embeddings (product_id, version, model, category_id, active, vector) \
              VALUES ($1, $2, $3, $4, $5, $6) \

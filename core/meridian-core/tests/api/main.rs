@@ -5,6 +5,7 @@
 
 mod cart;
 mod catalog;
+mod consume;
 mod crash;
 mod errors;
 mod helpers;

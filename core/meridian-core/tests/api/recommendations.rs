@@ -238,3 +238,84 @@ async fn a_users_recommendations_follow_their_confirmed_order_within_two_seconds
         "the cancelled order still counts: {after_cancel}"
     );
 }
+
+#[tokio::test]
+async fn every_catalog_event_twice_in_a_burst_leaves_each_products_latest_embedding() {
+    let app = TestApp::spawn().await;
+    let admin = app.user(Role::Admin).await;
+    let products = shop(&app, &admin.access_token).await;
+    let (kettle, teapot, sandals) = (&products[0].1, &products[1].1, &products[6].1);
+    // The teapot becomes a draft (version 2), the sandals are deleted (version 2).
+    let (status, body) = app
+        .call(
+            Method::PUT,
+            &format!("/products/{teapot}"),
+            Some(&admin.access_token),
+            Some(
+                json!({"sku": "Kitchen-1", "name": "Ceramic teapot", "status": "draft",
+                "price": {"amount": 2500, "currency": "USD"}}),
+            ),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, _) = app
+        .call(
+            Method::DELETE,
+            &format!("/products/{sandals}"),
+            Some(&admin.access_token),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // Every catalog event again, as new messages, in one burst: the consumer takes them in
+    // batches, each event's embedding computed beside others.
+    let naming = meridian_jetstream::Naming::new(&app.settings.nats_prefix).expect("prefix");
+    let nats = async_nats::connect(&app.settings.nats_url)
+        .await
+        .expect("nats");
+    let js = async_nats::jetstream::new(nats);
+    let catalog = js
+        .get_stream(naming.stream_name(meridian_jetstream::StreamKind::Catalog))
+        .await
+        .expect("stream");
+    let originals = helpers::wait_for_published(&catalog, products.len() as u64 + 2).await;
+    for sequence in 1..=originals {
+        helpers::republish(&js, &catalog, sequence).await;
+    }
+    helpers::drained(
+        &js,
+        &naming,
+        &[meridian_jetstream::StreamKind::Catalog],
+        "recommendations-catalog",
+        1,
+    )
+    .await;
+
+    let pool = app.pool("recommendations").await;
+    let rows: Vec<(uuid::Uuid, i64, bool, Vec<f32>)> =
+        sqlx::query_as("SELECT product_id, version, active, vector FROM embeddings")
+            .fetch_all(&pool)
+            .await
+            .expect("embeddings");
+    assert_eq!(rows.len(), products.len(), "one row per product");
+    for (id, version, active, vector) in &rows {
+        let id = id.to_string();
+        let changed = id == *teapot || id == *sandals;
+        assert_eq!(*version, if changed { 2 } else { 1 }, "{id}");
+        assert_eq!(*active, !changed, "{id}");
+        let norm: f32 = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-4, "{id}: |v| = {norm}");
+    }
+    let path = format!("/recommendations/product/{kettle}?limit=10");
+    let (found, after) = poll(&app, &path, None, Duration::from_secs(5), |b| {
+        ids(b).len() == products.len() - 3
+    })
+    .await;
+    assert!(after.is_some(), "{found}");
+    let recommended = ids(&found);
+    assert!(
+        !recommended.contains(teapot) && !recommended.contains(sandals),
+        "{found}"
+    );
+}
