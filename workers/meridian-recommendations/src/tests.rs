@@ -148,3 +148,52 @@ fn beyond_the_exact_limit_search_is_approximate_with_high_recall() {
     let recall = found as f64 / 1000.0;
     assert!(recall >= 0.9, "recall@10 {recall}");
 }
+
+#[test]
+fn the_exhaustive_scan_is_exact_among_near_ties() {
+    // Tight clusters: many scores lie closer together than bfloat16's rounding, so the rough
+    // pass alone would misorder them; the exact pass must not. Enough products for the scan
+    // to be shared between threads.
+    const DIMENSION: usize = 32;
+    let mut rng = crate::synthetic::Rng(11);
+    let centres: Vec<Vec<f32>> = (0..5)
+        .map(|_| unit(&(0..DIMENSION).map(|_| rng.normal()).collect::<Vec<_>>()))
+        .collect();
+    let vectors = Vectors::new(DIMENSION);
+    let mut held = Vec::new();
+    for n in 0..24_000 {
+        let id = Uuid::now_v7();
+        let centre = &centres[n % centres.len()];
+        let vector: Vec<f32> = centre.iter().map(|c| c + 0.01 * rng.normal()).collect();
+        let active = n % 7 != 0;
+        vectors.upsert(id, entry(1, active, &vector));
+        held.push((id, active));
+    }
+    assert!(!vectors.is_approximate());
+    let stored: HashMap<Uuid, Vec<f32>> = held
+        .iter()
+        .map(|(id, _)| (*id, vectors.get(*id).expect("held").vector))
+        .collect();
+    for q in 0..20 {
+        let query = unit(
+            &centres[q % centres.len()]
+                .iter()
+                .map(|c| c + 0.01 * rng.normal())
+                .collect::<Vec<_>>(),
+        );
+        let exclude: HashSet<Uuid> = held.iter().skip(q).step_by(50).map(|h| h.0).collect();
+        let mut all: Vec<crate::vectors::Scored> = held
+            .iter()
+            .filter(|(id, active)| *active && !exclude.contains(id))
+            .map(|(id, _)| crate::vectors::Scored {
+                id: *id,
+                score: dot(&query, &stored[id]),
+            })
+            .collect();
+        all.sort_by(|a, b| b.cmp(a));
+        for k in [1, 10, 40] {
+            let found = vectors.nearest_exact(&query, k, &exclude);
+            assert_eq!(found, all[..k].to_vec(), "query {q}, k {k}");
+        }
+    }
+}

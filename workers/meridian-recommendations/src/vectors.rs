@@ -2,8 +2,11 @@
 //! [`EXACT_LIMIT`] products, approximate beyond.
 //!
 //! Vectors are unit length, so the cosine is a dot product. Up to the limit a query scans every
-//! product for sale (one contiguous `f32` array, which the compiler vectorises) and keeps the
-//! best `k` in a small heap: at 100k products of 384 dimensions, about 38M multiply-adds.
+//! product for sale, at 100k products of 384 dimensions about 38M multiply-adds. The scan is
+//! memory-bound, so it reads a bfloat16 copy of the vectors (half the bytes), keeps the best
+//! `k` of those rough scores, and then scores exactly, from the `f32` vectors, every product
+//! whose rough score comes within twice the rounding bound of the `k`-th: the answer is the
+//! exact top `k` (see [`Vectors::nearest_exact`]).
 //! Beyond it, an inverted file bounds the work: the vectors are grouped around √n centroids
 //! (k-means on a sample), and a query scans only the groups of its [`PROBE_FRACTION`] nearest
 //! centroids. New and changed vectors join their nearest group; the groups are rebuilt when the
@@ -38,6 +41,8 @@ pub const EXACT_LIMIT: usize = 100_000;
 /// The share of the inverted file's groups a query scans (at least [`MIN_PROBES`]).
 pub const PROBE_FRACTION: f32 = 0.08;
 const MIN_PROBES: usize = 8;
+/// From this many products on, the exhaustive scan runs on every core (up to four).
+const PARALLEL_SCAN: usize = 20_000;
 /// Vectors the centroids are trained on, and training rounds.
 const TRAINING_SAMPLE: usize = 20_000;
 const TRAINING_ROUNDS: usize = 6;
@@ -48,6 +53,11 @@ struct Inner {
     meta: Vec<(i64, Option<Uuid>, bool)>,
     /// `ids.len() * dimension` values; an inactive product's slot keeps its last vector.
     data: Vec<f32>,
+    /// `data` rounded to bfloat16 (the upper half of each `f32`, rounded to nearest): what the
+    /// exhaustive scan reads.
+    narrow: Vec<u16>,
+    /// The largest norm of any vector stored: with the query's, it bounds a rough score's error.
+    max_norm: f32,
     slot: HashMap<Uuid, usize>,
     /// Beyond the exact limit: the groups.
     groups: Option<Groups>,
@@ -193,6 +203,30 @@ impl PartialOrd for Scored {
     }
 }
 
+/// `x` rounded to the nearest bfloat16 (ties to even): the upper 16 bits of an `f32`.
+fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+/// The dot product of `a` and the bfloat16 values `b`, as [`dot`] computes it.
+fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
+    let widen = |x: u16| f32::from_bits(u32::from(x) << 16);
+    let mut sums = [0f32; 8];
+    let chunks = a.len() / 8 * 8;
+    for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
+        for i in 0..8 {
+            sums[i] += x[i] * widen(y[i]);
+        }
+    }
+    let tail: f32 = a[chunks..]
+        .iter()
+        .zip(&b[chunks..])
+        .map(|(x, &y)| x * widen(y))
+        .sum();
+    sums.iter().sum::<f32>() + tail
+}
+
 /// The dot product of two equally long slices.
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     // Eight running sums let the compiler keep the loop in vector registers.
@@ -252,6 +286,7 @@ impl Vectors {
                 inner.ids.push(id);
                 inner.meta.push((0, None, false));
                 inner.data.extend(std::iter::repeat_n(0.0, dimension));
+                inner.narrow.extend(std::iter::repeat_n(0, dimension));
                 inner.slot.insert(id, slot);
                 slot
             }
@@ -259,6 +294,14 @@ impl Vectors {
         inner.meta[slot] = (entry.version, entry.category_id, entry.active);
         if entry.vector.len() == dimension {
             inner.data[slot * dimension..(slot + 1) * dimension].copy_from_slice(&entry.vector);
+            for (narrow, &x) in inner.narrow[slot * dimension..(slot + 1) * dimension]
+                .iter_mut()
+                .zip(&entry.vector)
+            {
+                *narrow = to_bf16(x);
+            }
+            let norm = dot(&entry.vector, &entry.vector).sqrt();
+            inner.max_norm = inner.max_norm.max(norm);
         }
         let total = inner.ids.len();
         let Inner { data, groups, .. } = &mut *inner;
@@ -332,15 +375,57 @@ impl Vectors {
 
     /// The best `k` of `query` by an exhaustive scan, whatever the size: what the approximate
     /// search is measured against.
+    ///
+    /// Exact, in two passes. A bfloat16 value is within 2^-8 of its `f32` (relatively), so a
+    /// rough score is within `e = (2^-8 + 2^-13) · |query| · max|v|` of the exact one (Cauchy-
+    /// Schwarz, plus both sums' rounding). The `k` best rough scores are all at least the `k`-th,
+    /// `t`, so the exact `k`-th is at least `t - e`, and every product of the exact top `k` has a
+    /// rough score of at least `t - 2e`. Those are the ones scored again exactly.
     pub fn nearest_exact(&self, query: &[f32], k: usize, exclude: &HashSet<Uuid>) -> Vec<Scored> {
         let inner = self.inner.read().unwrap_or_else(|e| e.into_inner());
+        let d = self.dimension;
+        // The rough pass reads every vector: past a few thousand, every core takes a share.
+        let n = inner.ids.len();
+        let threads = if n < PARALLEL_SCAN {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, |t| t.get().min(4))
+        };
+        let share = n.div_ceil(threads).max(1);
+        let inner_ref = &*inner;
+        let parts: Vec<(Vec<f32>, Best)> = std::thread::scope(|scope| {
+            let others: Vec<_> = (1..threads)
+                .map(|t| {
+                    let slots = (t * share).min(n)..((t + 1) * share).min(n);
+                    scope.spawn(move || inner_ref.rough(query, slots, d, k, exclude))
+                })
+                .collect();
+            let mut parts = vec![inner_ref.rough(query, 0..share.min(n), d, k, exclude)];
+            parts.extend(
+                others
+                    .into_iter()
+                    .map(|h| h.join().expect("a scan thread panicked")),
+            );
+            parts
+        });
         let mut best = Best::new(k);
-        for (slot, vector) in inner.data.chunks_exact(self.dimension).enumerate() {
-            if inner.meta[slot].2 {
-                best.offer(inner.ids[slot], dot(query, vector), exclude);
+        let mut rough = Vec::with_capacity(n);
+        for (scores, part) in parts {
+            rough.extend(scores);
+            for candidate in part.heap {
+                best.offer(candidate.0.id, candidate.0.score, exclude);
             }
         }
-        best.into_sorted()
+        let error = (2f32.powi(-8) + 2f32.powi(-13)) * dot(query, query).sqrt() * inner.max_norm;
+        let cut = best.floor() - 2.0 * error;
+        let mut exact = Best::new(k);
+        for (slot, &score) in rough.iter().enumerate() {
+            if score > f32::NEG_INFINITY && score >= cut {
+                let vector = &inner.data[slot * d..(slot + 1) * d];
+                exact.offer(inner.ids[slot], dot(query, vector), exclude);
+            }
+        }
+        exact.into_sorted()
     }
 
     /// The cosine of `query` and each of `ids` held for sale.
@@ -355,6 +440,33 @@ impl Vectors {
                 })
             })
             .collect()
+    }
+}
+
+impl Inner {
+    /// The bfloat16 scores of `slots` (minus infinity for products not for sale), and the
+    /// best `k` of them.
+    fn rough(
+        &self,
+        query: &[f32],
+        slots: std::ops::Range<usize>,
+        d: usize,
+        k: usize,
+        exclude: &HashSet<Uuid>,
+    ) -> (Vec<f32>, Best) {
+        let mut best = Best::new(k);
+        let mut scores = Vec::with_capacity(slots.len());
+        let vectors = self.narrow[slots.start * d..slots.end * d].chunks_exact(d);
+        for (slot, narrow) in slots.zip(vectors) {
+            if self.meta[slot].2 {
+                let score = dot_bf16(query, narrow);
+                best.offer(self.ids[slot], score, exclude);
+                scores.push(score);
+            } else {
+                scores.push(f32::NEG_INFINITY);
+            }
+        }
+        (scores, best)
     }
 }
 
@@ -382,6 +494,14 @@ impl Best {
         {
             self.heap.pop();
             self.heap.push(candidate);
+        }
+    }
+
+    /// The `k`-th best score so far; minus infinity while fewer than `k` are held.
+    fn floor(&self) -> f32 {
+        match self.heap.peek() {
+            Some(worst) if self.heap.len() >= self.k => worst.0.score,
+            _ => f32::NEG_INFINITY,
         }
     }
 

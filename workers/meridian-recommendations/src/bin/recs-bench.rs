@@ -102,7 +102,7 @@ fn main() {
         .collect();
     println!(
         "recs-bench: {PRODUCTS} products of {DIMENSION} dimensions in {DEPARTMENTS} departments \
-         (built in {:.1} s); {QUERIES} products queried, {LIMIT} items each, one thread",
+         (built in {:.1} s); {QUERIES} products queried, {LIMIT} items each, one query at a time",
         started.elapsed().as_secs_f64()
     );
 
