@@ -90,16 +90,27 @@ pub struct Waf {
     xss: Option<usize>,
     /// What each recently seen User-Agent matched: a client sends the same one with every
     /// request, and it is the longest value of most GETs.
-    user_agents: UserAgentMemo,
+    user_agents: Memo,
+    /// What each recently seen value of the [`MEMO_HEADERS`] matched.
+    forwarding: Memo,
 }
 
-/// User-Agent → the ids of the rules it matched.
-type UserAgentMemo = Mutex<HashMap<Box<[u8]>, Arc<[u32]>>>;
+/// A value → the ids of the rules it matched (before exclusions). One memo holds values of
+/// one kind of target only, so that the value alone decides what it matched.
+type Memo = Mutex<HashMap<Box<[u8]>, Arc<[u32]>>>;
 
-/// User-Agents remembered at most; the memo starts over when full.
-const USER_AGENT_MEMO: usize = 4096;
-/// Longer User-Agents are not remembered.
-const USER_AGENT_MEMO_LEN: usize = 512;
+/// Values remembered at most per memo; a memo starts over when full.
+const MEMO_SIZE: usize = 4096;
+/// Longer values are not remembered.
+const MEMO_LEN: usize = 512;
+/// Headers that the edge itself writes before the WAF sees the request (forwarding
+/// sanitised): the same few values on every request from a client.
+const MEMO_HEADERS: [&str; 4] = [
+    "x-forwarded-for",
+    "x-real-ip",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+];
 
 /// Content types a body may have (the CRS' default list); anything else is rule 920420.
 const ALLOWED_CONTENT_TYPES: [&str; 9] = [
@@ -262,6 +273,7 @@ impl Waf {
             enabled,
             config,
             user_agents: Mutex::new(HashMap::new()),
+            forwarding: Mutex::new(HashMap::new()),
         })
     }
 
@@ -530,17 +542,22 @@ impl Scan<'_> {
     }
 
     fn value(&mut self, value: &Value<'_>) {
-        if value.targets.contains(Targets::USER_AGENT) && value.raw.len() <= USER_AGENT_MEMO_LEN {
-            self.user_agent(value);
+        let waf = self.waf;
+        if value.raw.len() > MEMO_LEN {
+            self.scan_value(value);
+        } else if value.targets.contains(Targets::USER_AGENT) {
+            self.remembered(value, &waf.user_agents);
+        } else if value.targets == Targets::HEADERS && MEMO_HEADERS.contains(&value.name.as_ref()) {
+            self.remembered(value, &waf.forwarding);
         } else {
             self.scan_value(value);
         }
     }
 
-    /// A User-Agent: what it matched is remembered (before this route's exclusions, which
-    /// are applied to the remembered rules as to fresh ones).
-    fn user_agent(&mut self, value: &Value<'_>) {
-        let memo = &self.waf.user_agents;
+    /// A value of a kind that repeats across requests: what it matched is remembered in
+    /// `memo` (before this route's exclusions, which are applied to the remembered rules as
+    /// to fresh ones).
+    fn remembered(&mut self, value: &Value<'_>, memo: &Memo) {
         let known = memo
             .lock()
             .ok()
@@ -561,7 +578,7 @@ impl Scan<'_> {
                 alone.flush_tokens(std::slice::from_ref(value));
                 let matched: Arc<[u32]> = alone.hits.into_keys().collect();
                 if let Ok(mut agents) = memo.lock() {
-                    if agents.len() >= USER_AGENT_MEMO {
+                    if agents.len() >= MEMO_SIZE {
                         agents.clear();
                     }
                     agents.insert(value.raw.as_ref().into(), Arc::clone(&matched));
@@ -663,7 +680,9 @@ impl Scan<'_> {
         if let Some(index) = waf.sqli
             && self.wants(index, value)
             && might_be_sql(&views.text, views.shape)
-            && libinjectionrs::detect_sqli(text).is_injection()
+            // `detect` alone: `detect_sqli` would tokenize the text once more for a
+            // fingerprint that nothing reads.
+            && libinjectionrs::SqliState::new(text, libinjectionrs::SqliFlags::FLAG_NONE).detect()
         {
             self.hits
                 .entry(RULES[index].id)
