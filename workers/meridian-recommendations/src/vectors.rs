@@ -209,9 +209,20 @@ fn to_bf16(x: f32) -> u16 {
     (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16
 }
 
-/// The dot product of `a` and the bfloat16 values `b`, as [`dot`] computes it.
+/// The dot product of `a` and the bfloat16 values `b`, summed as [`dot`] sums.
 fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
-    let widen = |x: u16| f32::from_bits(u32::from(x) << 16);
+    dot_with(a, b, |x| f32::from_bits(u32::from(x) << 16))
+}
+
+/// The dot product of two equally long slices.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_with(a, b, |x| x)
+}
+
+/// `a · widen(b)`, with eight running sums, which let the compiler keep the loop in vector
+/// registers.
+#[inline(always)]
+fn dot_with<T: Copy>(a: &[f32], b: &[T], widen: impl Fn(T) -> f32) -> f32 {
     let mut sums = [0f32; 8];
     let chunks = a.len() / 8 * 8;
     for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
@@ -223,24 +234,6 @@ fn dot_bf16(a: &[f32], b: &[u16]) -> f32 {
         .iter()
         .zip(&b[chunks..])
         .map(|(x, &y)| x * widen(y))
-        .sum();
-    sums.iter().sum::<f32>() + tail
-}
-
-/// The dot product of two equally long slices.
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight running sums let the compiler keep the loop in vector registers.
-    let mut sums = [0f32; 8];
-    let chunks = a.len() / 8 * 8;
-    for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
-        for i in 0..8 {
-            sums[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = a[chunks..]
-        .iter()
-        .zip(&b[chunks..])
-        .map(|(x, y)| x * y)
         .sum();
     sums.iter().sum::<f32>() + tail
 }
