@@ -7,14 +7,12 @@ use std::{
     time::Duration,
 };
 
-use meridian_jetstream::{
-    Envelope, Naming, RawEnvelope, StreamKind, events::catalog::ProductDeletedV1,
-};
+use meridian_jetstream::{Envelope, RawEnvelope, StreamKind, events::catalog::ProductDeletedV1};
 use meridian_platform::consume::{self, Failure};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::helpers::isolated_settings;
+use crate::helpers::{isolated_settings, jetstream};
 
 const EVENTS: usize = 60;
 const MAX_BATCH: usize = 16;
@@ -22,9 +20,7 @@ const MAX_BATCH: usize = 16;
 #[tokio::test]
 async fn a_burst_arrives_in_batches_and_each_event_is_settled_alone() {
     let settings = isolated_settings().await;
-    let naming = Naming::new(&settings.nats_prefix).expect("naming");
-    let client = async_nats::connect(&settings.nats_url).await.expect("NATS");
-    let js = async_nats::jetstream::new(client);
+    let (naming, js) = jetstream(&settings).await;
     meridian_jetstream::declare::declare_streams(&js, &naming)
         .await
         .expect("streams");

@@ -370,6 +370,17 @@ impl Drop for CoreProcess {
     }
 }
 
+/// The naming and a JetStream context of the core `settings` describe.
+pub async fn jetstream(
+    settings: &Settings,
+) -> (meridian_jetstream::Naming, async_nats::jetstream::Context) {
+    let naming = meridian_jetstream::Naming::new(&settings.nats_prefix).expect("prefix");
+    let client = async_nats::connect(&settings.nats_url)
+        .await
+        .expect("NATS is reachable (run through `cargo xtask test`)");
+    (naming, async_nats::jetstream::new(client))
+}
+
 /// Waits until `stream` has published `count` messages (the outbox relays publish shortly
 /// after each commit) and returns how many it has.
 pub async fn wait_for_published(stream: &async_nats::jetstream::stream::Stream, count: u64) -> u64 {

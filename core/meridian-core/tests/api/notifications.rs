@@ -136,9 +136,7 @@ async fn a_registration_and_a_checkout_each_send_their_emails_once() {
 #[tokio::test]
 async fn every_event_twice_and_a_killed_worker_send_each_email_once() {
     let settings = isolated_settings().await;
-    let naming = Naming::new(&settings.nats_prefix).expect("prefix");
-    let nats = async_nats::connect(&settings.nats_url).await.expect("nats");
-    let js = async_nats::jetstream::new(nats);
+    let (naming, js) = helpers::jetstream(&settings).await;
     let client = reqwest::Client::new();
 
     // Twenty registrations, each a welcome e-mail, while no notifications worker runs.
@@ -258,11 +256,7 @@ async fn admins_send_messages_and_replay_dead_letters() {
     assert!(body.contains("\nEverything is <b>10%</b> off.\n"), "{body}");
 
     // An order confirmation for a user who does not exist (yet) is dead-lettered at once.
-    let naming = Naming::new(&app.settings.nats_prefix).expect("prefix");
-    let nats = async_nats::connect(&app.settings.nats_url)
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(nats);
+    let (naming, js) = helpers::jetstream(&app.settings).await;
     let ghost = Uuid::now_v7();
     let confirmed = events::orders::OrderConfirmedV1 {
         order_id: Uuid::now_v7(),
@@ -435,9 +429,7 @@ async fn sms_and_push_go_out_through_the_providers_http_apis_with_retries() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let naming = Naming::new(&settings.nats_prefix).expect("prefix");
-    let js =
-        async_nats::jetstream::new(async_nats::connect(&settings.nats_url).await.expect("nats"));
+    let (naming, js) = helpers::jetstream(&settings).await;
     drained(&js, &naming).await;
 
     // Twilio: form fields and basic auth; the 503 was retried once, the 201 ended it.

@@ -3,18 +3,16 @@
 use std::{collections::HashMap, process::Stdio, time::Duration};
 
 use futures::StreamExt;
-use meridian_jetstream::{Naming, RawEnvelope, StreamKind};
+use meridian_jetstream::{RawEnvelope, StreamKind};
 use meridian_platform::{auth::Role, money::Money, settings::Settings};
 use reqwest::{Method, StatusCode};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, isolated_settings, product_body};
+use crate::helpers::{self, TestApp, isolated_settings, product_body};
 
 /// Every message on the catalog stream, keyed by event id, with how often each id appears.
 async fn stream_events(settings: &Settings) -> HashMap<Uuid, (usize, RawEnvelope)> {
-    let naming = Naming::new(&settings.nats_prefix).expect("prefix");
-    let client = async_nats::connect(&settings.nats_url).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
+    let (naming, js) = helpers::jetstream(settings).await;
     let mut stream = js
         .get_stream(naming.stream_name(StreamKind::Catalog))
         .await
@@ -167,9 +165,7 @@ fn spawn_core(settings: &Settings) -> std::process::Child {
 }
 
 async fn stream_count(settings: &Settings) -> u64 {
-    let naming = Naming::new(&settings.nats_prefix).expect("prefix");
-    let client = async_nats::connect(&settings.nats_url).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
+    let (naming, js) = helpers::jetstream(settings).await;
     match js.get_stream(naming.stream_name(StreamKind::Catalog)).await {
         Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
         Err(_) => 0,
@@ -184,9 +180,7 @@ async fn a_relay_killed_mid_batch_publishes_each_event_exactly_once() {
 
     // A relay that died after publishing and before marking leaves published rows unmarked:
     // publish the first rows by hand, as it would have, with their event ids.
-    let naming = Naming::new(&settings.nats_prefix).expect("prefix");
-    let client = async_nats::connect(&settings.nats_url).await.expect("nats");
-    let js = async_nats::jetstream::new(client);
+    let (naming, js) = helpers::jetstream(&settings).await;
     meridian_jetstream::declare::declare_streams(&js, &naming)
         .await
         .expect("declare");

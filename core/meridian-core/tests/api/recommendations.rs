@@ -270,11 +270,7 @@ async fn every_catalog_event_twice_in_a_burst_leaves_each_products_latest_embedd
 
     // Every catalog event again, as new messages, in one burst: the consumer takes them in
     // batches, each event's embedding computed beside others.
-    let naming = meridian_jetstream::Naming::new(&app.settings.nats_prefix).expect("prefix");
-    let nats = async_nats::connect(&app.settings.nats_url)
-        .await
-        .expect("nats");
-    let js = async_nats::jetstream::new(nats);
+    let (naming, js) = helpers::jetstream(&app.settings).await;
     let catalog = js
         .get_stream(naming.stream_name(meridian_jetstream::StreamKind::Catalog))
         .await
