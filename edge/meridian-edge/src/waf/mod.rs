@@ -88,6 +88,8 @@ pub struct Waf {
     cmd: FormSet,
     sqli: Option<usize>,
     xss: Option<usize>,
+    /// [`ids::NEWLINE_IN_ARG_NAME`], checked on every view of a name.
+    newline_in_name: Option<usize>,
     /// What each recently seen User-Agent matched: a client sends the same one with every
     /// request, and it is the longest value of most GETs.
     user_agents: Memo,
@@ -236,12 +238,14 @@ const SESSION_TOKEN_NAMES: [&str; 9] = [
 /// [`SESSION_ID_SUFFIXES`] (943110 and 943120), `Some(false)` for [`SESSION_TOKEN_NAMES`] (943110
 /// only).
 fn session_id_name(name: &str) -> Option<bool> {
-    let name = name.to_ascii_lowercase();
-    if SESSION_ID_NAMES.contains(&name.as_str())
-        || SESSION_ID_SUFFIXES.iter().any(|s| name.ends_with(s))
-    {
+    let is = |known: &&str| name.eq_ignore_ascii_case(known);
+    let ends_with = |suffix: &&str| {
+        name.len() >= suffix.len()
+            && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+    };
+    if SESSION_ID_NAMES.iter().any(is) || SESSION_ID_SUFFIXES.iter().any(ends_with) {
         Some(true)
-    } else if SESSION_TOKEN_NAMES.contains(&name.as_str()) {
+    } else if SESSION_TOKEN_NAMES.iter().any(is) {
         Some(false)
     } else {
         None
@@ -270,6 +274,7 @@ impl Waf {
             cmd: set(&[Form::Cmd])?,
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
+            newline_in_name: find(|r| r.id == ids::NEWLINE_IN_ARG_NAME),
             enabled,
             config,
             user_agents: Mutex::new(HashMap::new()),
@@ -654,6 +659,9 @@ impl Scan<'_> {
                 }
             }
         } else if shape.all(class::BASE64)
+            // What `base64_text` asks first: an encoding mixes cases.
+            && shape.any(class::UPPER)
+            && shape.any(class::LOWER)
             && let Some(inner) = normalize::base64_text(&decoded)
         {
             let views = Views::of_decoded(&inner);
@@ -664,6 +672,14 @@ impl Scan<'_> {
     fn views(&mut self, views: &Views<'_>, value: &Value<'_>) {
         let waf = self.waf;
         let text = views.text.as_bytes();
+        if let Some(index) = waf.newline_in_name
+            && self.wants(index, value)
+            && memchr::memchr2(b'\r', b'\n', text).is_some()
+        {
+            self.hits
+                .entry(RULES[index].id)
+                .or_insert_with(|| target_name(value));
+        }
         // Most values read the same in two or all three views: one pass for those.
         match (views.sql_is_text(), views.cmd_is_text()) {
             (true, true) => self.patterns(&waf.token, text, value),
@@ -679,10 +695,7 @@ impl Scan<'_> {
         }
         if let Some(index) = waf.sqli
             && self.wants(index, value)
-            && might_be_sql(&views.text, views.shape)
-            // `detect` alone: `detect_sqli` would tokenize the text once more for a
-            // fingerprint that nothing reads.
-            && libinjectionrs::SqliState::new(text, libinjectionrs::SqliFlags::FLAG_NONE).detect()
+            && libinjection_sqli(text, sql_contexts(&views.text, views.shape))
         {
             self.hits
                 .entry(RULES[index].id)
@@ -763,10 +776,7 @@ impl Scan<'_> {
 fn percent_decoded<'v>(value: &'v Value<'_>) -> Cow<'v, [u8]> {
     match value.encoding {
         Encoding::Plain => Cow::Borrowed(value.raw.as_ref()),
-        encoding => Cow::Owned(normalize::url_decode_repeatedly(
-            &value.raw,
-            encoding == Encoding::Form,
-        )),
+        encoding => normalize::url_decode_repeatedly(&value.raw, encoding == Encoding::Form),
     }
 }
 
@@ -789,43 +799,110 @@ fn raw_markers(raw: &[u8]) -> bool {
     })
 }
 
-/// Whether libinjection's SQL tokenizer (tens of thousands of instructions a call) should look
-/// at `text`. An injection needs one of: a comparison, a statement, a `/*` comment anywhere
-/// (a `--` comment follows a quote or a number, below); a
-/// numeric context (the value starts with a digit, a parenthesis, `-` or `@`); or, after the
-/// first quote that would end a string, something other than words and sentence punctuation.
-/// So `men's running shoes` and `john or@var.es` are left to the pattern rules, which read
-/// every value anyway; so is prose (over 48 bytes, under 4% of SQL punctuation), since the
-/// tokenizer's own finds are short values.
-fn might_be_sql(text: &str, shape: Shape) -> bool {
+/// Which of libinjection's SQL contexts a value is read in.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SqlContexts {
+    /// Not worth the tokenizer's time (tens of thousands of instructions a call).
+    None,
+    /// Inserted bare into a query, as a number or a name is: libinjection's unquoted passes.
+    Bare,
+    /// Bare, and inside a quoted string as well: every pass of `SqliState::detect`.
+    All,
+}
+
+/// Which of libinjection's contexts `text` needs. An injection needs one of: a comparison, a
+/// statement, a `/*` comment, or a `#` that reads as a comment rather than as a number sign
+/// (`#4`, `#A-10023`) anywhere (a `--` comment follows a quote or a number, below), which may
+/// work in any context; after the first quote that would end a string, something
+/// other than words, hyphenated words and sentence punctuation (an escape from a quoted
+/// string); or a numeric
+/// context (the value starts with a digit, a parenthesis, `-` or `@`), which needs only the bare
+/// passes. So `men's running shoes` and `john or@var.es` are left to the pattern rules, which
+/// read every value anyway, and so is `12 Rue de l'Église` in a quoted string; so is prose (over
+/// 48 bytes, under 4% of SQL punctuation), since the tokenizer's own finds are short values.
+fn sql_contexts(text: &str, shape: Shape) -> SqlContexts {
     let bytes = text.trim_ascii().as_bytes();
     let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
-    let candidate = shape.any(class::SQL_STRUCTURE)
-        || (shape.any(class::SEMICOLON) && stacked_statement(bytes))
-        || (shape.any(class::SLASH) && text.contains("/*"))
-        || bytes
-            .first()
-            .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'(' | b')' | b'-' | b'@'))
-        || (shape.any(class::QUOTE)
-            && bytes.iter().position(quote).is_some_and(|at| {
-                bytes[at + 1..].iter().any(|b| {
-                    !(b.is_ascii_alphanumeric()
-                        || !b.is_ascii()
-                        || matches!(b, b' ' | b'.' | b',' | b'!' | b'?'))
-                })
-            }));
-    if !candidate {
-        return false;
-    }
-    bytes.len() <= 48 || {
+    // Prose first: one pass settles most long values.
+    if bytes.len() > 48 {
         let punctuation = bytes
             .iter()
             .filter(|b| {
                 matches!(b, b'=' | b'#' | b'<' | b'>' | b'(' | b')' | b'*' | b'\\') || quote(b)
             })
             .count();
-        punctuation * 25 >= bytes.len()
+        if punctuation * 25 < bytes.len() {
+            return SqlContexts::None;
+        }
     }
+    let anywhere = shape.any(class::COMPARISON)
+        || (shape.any(class::HASH) && comment_hash(bytes))
+        || (shape.any(class::SEMICOLON) && stacked_statement(bytes))
+        || (shape.any(class::SLASH) && text.contains("/*"));
+    let escapes_quote = || {
+        shape.any(class::QUOTE)
+            && bytes.iter().position(quote).is_some_and(|at| {
+                let word =
+                    |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || !b.is_ascii());
+                (at + 1..bytes.len()).any(|i| {
+                    let b = bytes[i];
+                    let hyphenated = b == b'-' && word(bytes.get(i - 1)) && word(bytes.get(i + 1));
+                    !(b.is_ascii_alphanumeric()
+                        || !b.is_ascii()
+                        || hyphenated
+                        || matches!(b, b' ' | b'.' | b',' | b'!' | b'?'))
+                })
+            })
+    };
+    let numeric = || {
+        bytes
+            .first()
+            .is_some_and(|b| b.is_ascii_digit() || matches!(b, b'(' | b')' | b'-' | b'@'))
+    };
+    if anywhere || escapes_quote() {
+        SqlContexts::All
+    } else if numeric() {
+        SqlContexts::Bare
+    } else {
+        SqlContexts::None
+    }
+}
+
+/// libinjection's verdict on `text` in `contexts`.
+fn libinjection_sqli(text: &[u8], contexts: SqlContexts) -> bool {
+    use libinjectionrs::{SqliFlags, SqliState};
+    match contexts {
+        SqlContexts::None => false,
+        // `detect` alone: `detect_sqli` would tokenize the text once more for a fingerprint
+        // that nothing reads.
+        SqlContexts::All => SqliState::new(text, SqliFlags::FLAG_NONE).detect(),
+        // The first passes of `detect`: ANSI, then MySQL where a comment reads differently.
+        SqlContexts::Bare => {
+            let bare = |dialect: SqliFlags| {
+                let flags = SqliFlags::FLAG_QUOTE_NONE | dialect;
+                let mut state = SqliState::new(text, flags);
+                let sqli = state.is_sqli();
+                (
+                    sqli,
+                    state.stats_comment_ddx != 0 || state.stats_comment_hash != 0,
+                )
+            };
+            match bare(SqliFlags::FLAG_SQL_ANSI) {
+                (true, _) => true,
+                (false, mysql_comments) => mysql_comments && bare(SqliFlags::FLAG_SQL_MYSQL).0,
+            }
+        }
+    }
+}
+
+/// Whether a `#` in `bytes` may start a MySQL comment: one that does not begin a word such as
+/// `#4` or `#A-10023` (`SLEEP(5)#`, `NULL#` and `1 #` end an injection's query).
+fn comment_hash(bytes: &[u8]) -> bool {
+    memchr::memchr_iter(b'#', bytes).any(|at| {
+        let starts_word = at == 0 || bytes[at - 1].is_ascii_whitespace();
+        let number_sign = starts_word && bytes.get(at + 1).is_some_and(u8::is_ascii_alphanumeric);
+        !number_sign
+    })
 }
 
 /// Whether a `;` in `bytes` is followed by the start of an SQL statement (a `;` alone is
@@ -846,16 +923,12 @@ fn stacked_statement(bytes: &[u8]) -> bool {
         b"truncate",
         b"union",
     ];
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(_, b)| **b == b';')
-        .any(|(at, _)| {
-            let rest = bytes[at + 1..].trim_ascii_start();
-            STATEMENTS
-                .iter()
-                .any(|s| rest.len() >= s.len() && rest[..s.len()].eq_ignore_ascii_case(s))
-        })
+    memchr::memchr_iter(b';', bytes).any(|at| {
+        let rest = bytes[at + 1..].trim_ascii_start();
+        STATEMENTS
+            .iter()
+            .any(|s| rest.len() >= s.len() && rest[..s.len()].eq_ignore_ascii_case(s))
+    })
 }
 
 /// The CRS name of where `value` came from.

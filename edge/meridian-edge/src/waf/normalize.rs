@@ -30,8 +30,12 @@ pub mod class {
     pub const CONTROL_SPACE: u32 = 1 << 8;
     /// The vertical tab, which a shell skips as whitespace but `is_ascii_whitespace` does not.
     pub const VERTICAL_TAB: u32 = 1 << 9;
-    /// `=`, `#`, `<`, `>`: comparisons and comments.
-    pub const SQL_STRUCTURE: u32 = 1 << 10;
+    /// `=`, `<`, `>`: comparisons.
+    pub const COMPARISON: u32 = 1 << 10;
+    /// `#`: MySQL's comment, and the number sign of house and order numbers.
+    pub const HASH: u32 = 1 << 17;
+    /// ASCII lowercase letters (with [`UPPER`], what tells an encoding from a word).
+    pub const LOWER: u32 = 1 << 16;
     /// `'`, `"` and the backtick.
     pub const QUOTE: u32 = 1 << 11;
     pub const SEMICOLON: u32 = 1 << 12;
@@ -64,6 +68,9 @@ static CLASSES: [u32; 256] = {
         if byte.is_ascii_uppercase() {
             bits |= class::UPPER;
         }
+        if byte.is_ascii_lowercase() {
+            bits |= class::LOWER;
+        }
         if byte.is_ascii_whitespace() && byte != b' ' {
             bits |= class::CONTROL_SPACE;
         }
@@ -73,9 +80,10 @@ static CLASSES: [u32; 256] = {
             b'\\' => class::BACKSLASH | class::SHELL,
             0 => class::NUL,
             0x0b => class::VERTICAL_TAB,
-            b'=' => class::SQL_STRUCTURE | class::MARKUP,
-            b'<' => class::SQL_STRUCTURE | class::MARKUP,
-            b'#' | b'>' => class::SQL_STRUCTURE,
+            b'=' => class::COMPARISON | class::MARKUP,
+            b'<' => class::COMPARISON | class::MARKUP,
+            b'>' => class::COMPARISON,
+            b'#' => class::HASH,
             b'\'' | b'"' => class::QUOTE | class::SHELL,
             b'`' => class::QUOTE | class::MARKUP,
             b';' => class::SEMICOLON,
@@ -229,16 +237,17 @@ fn utf8_lossy(bytes: &[u8]) -> Cow<'_, str> {
     }
 }
 
-/// Percent-decodes until nothing changes, at most [`URL_DECODE_ROUNDS`] times.
-pub fn url_decode_repeatedly(raw: &[u8], plus_is_space: bool) -> Vec<u8> {
-    let mut value = url_decode(raw, plus_is_space).into_owned();
+/// Percent-decodes until nothing changes, at most [`URL_DECODE_ROUNDS`] times (borrowed when
+/// nothing was encoded).
+pub fn url_decode_repeatedly(raw: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
+    let mut value = url_decode(raw, plus_is_space);
     for _ in 1..URL_DECODE_ROUNDS {
         if !value.contains(&b'%') {
             break;
         }
         match url_decode(&value, false) {
             Cow::Borrowed(_) => break,
-            Cow::Owned(next) => value = next,
+            Cow::Owned(next) => value = Cow::Owned(next),
         }
     }
     value
@@ -569,12 +578,12 @@ mod tests {
 
     #[test]
     fn percent_decoding_undoes_nesting_and_iis_escapes() {
-        assert_eq!(url_decode_repeatedly(b"%252e%252e%252f", false), b"../");
-        assert_eq!(url_decode_repeatedly(b"a+b%20c", true), b"a b c");
-        assert_eq!(url_decode_repeatedly(b"a+b", false), b"a+b");
-        assert_eq!(url_decode_repeatedly(b"%u003cscript", false), b"<script");
-        assert_eq!(url_decode_repeatedly(b"100%", false), b"100%");
-        assert_eq!(url_decode_repeatedly(b"%zz%4", false), b"%zz%4");
+        assert_eq!(*url_decode_repeatedly(b"%252e%252e%252f", false), *b"../");
+        assert_eq!(*url_decode_repeatedly(b"a+b%20c", true), *b"a b c");
+        assert_eq!(*url_decode_repeatedly(b"a+b", false), *b"a+b");
+        assert_eq!(*url_decode_repeatedly(b"%u003cscript", false), *b"<script");
+        assert_eq!(*url_decode_repeatedly(b"100%", false), *b"100%");
+        assert_eq!(*url_decode_repeatedly(b"%zz%4", false), *b"%zz%4");
     }
 
     #[test]

@@ -162,6 +162,10 @@ pub mod ids {
     pub const MULTIPART_MALFORMED: u32 = 922100;
     pub const MULTIPART_PART_HEADERS: u32 = 922110;
     pub const NEWLINE_IN_PATH: u32 = 921190;
+    /// A CR or LF in an argument name's text view. Checked by the engine rather than as a
+    /// pattern: the bare tokens are matched together one per line, and a pattern of its own
+    /// would match every line break between them.
+    pub const NEWLINE_IN_ARG_NAME: u32 = 921150;
     pub const RFI_PARAMETER: u32 = 931110;
     pub const SESSION_ID_OFF_DOMAIN: u32 = 943110;
     pub const SESSION_ID_NO_REFERER: u32 = 943120;
@@ -326,12 +330,12 @@ pub static RULES: &[Rule] = &[
         Pattern(Text, r"[\r\n]\W*(?:\bhttp/\d|<(?:html|meta)\b)"),
     ),
     rule(
-        921150,
+        ids::NEWLINE_IN_ARG_NAME,
         1,
         Critical,
         "HTTP header injection via argument names",
         Targets::ARG_NAMES,
-        Pattern(Text, r"[\r\n]"),
+        Request,
     ),
     rule(
         921160,

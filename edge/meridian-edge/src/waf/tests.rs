@@ -653,6 +653,44 @@ fn raw_markers_are_found_wherever_they_sit() {
 }
 
 #[test]
+fn libinjection_reads_each_value_in_the_contexts_it_could_inject_into() {
+    let contexts = |text: &str| sql_contexts(text, normalize::Shape::of(text.as_bytes()));
+    for text in [
+        "and sleep(5)#",
+        "null#",
+        "1 #",
+        "x' or 'a'='a",
+        "admin'--",
+        "x'-'",
+        "o'brien'-sleep(5)-'",
+        "a;select 1",
+        "id/**/from",
+    ] {
+        assert_eq!(contexts(text), SqlContexts::All, "{text}");
+    }
+    for text in [
+        "10.5 us",
+        "12 rue de l'église, bâtiment b",
+        "(rear entrance)",
+        "@home",
+    ] {
+        assert_eq!(contexts(text), SqlContexts::Bare, "{text}");
+    }
+    for text in [
+        "order #a-10023",
+        "apt. #4, rear entrance",
+        "siobhán o'brien-müller",
+        "men's running shoes",
+        "happy birthday, sam! i hope these keep your feet dry (and warm); love, alex & the kids.",
+    ] {
+        assert_eq!(contexts(text), SqlContexts::None, "{text}");
+    }
+    // The bare passes alone still catch a numeric-context injection.
+    assert!(libinjection_sqli(b"1 or 1=1", SqlContexts::Bare));
+    assert!(!libinjection_sqli(b"12 rue de l'eglise", SqlContexts::Bare));
+}
+
+#[test]
 fn exclusions_disabled_rules_and_paranoia_apply() {
     let attack = json(
         "/users/register",
