@@ -810,16 +810,15 @@ enum SqlContexts {
     All,
 }
 
-/// Which of libinjection's contexts `text` needs. An injection needs one of: a comparison, a
-/// statement, a `/*` comment, or a `#` that reads as a comment rather than as a number sign
-/// (`#4`, `#A-10023`) anywhere (a `--` comment follows a quote or a number, below), which may
-/// work in any context; after the first quote that would end a string, something
-/// other than words, hyphenated words and sentence punctuation (an escape from a quoted
-/// string); or a numeric
-/// context (the value starts with a digit, a parenthesis, `-` or `@`), which needs only the bare
-/// passes. So `men's running shoes` and `john or@var.es` are left to the pattern rules, which
-/// read every value anyway, and so is `12 Rue de l'Église` in a quoted string; so is prose (over
-/// 48 bytes, under 4% of SQL punctuation), since the tokenizer's own finds are short values.
+/// Which of libinjection's contexts `text` needs. Any context, for a comparison, a statement,
+/// a `/*` comment, or a `#` that reads as a comment rather than as a number sign (`#4`,
+/// `#A-10023`) anywhere; or for something other than words, hyphenated words and sentence
+/// punctuation after the first quote that would end a string (an escape from a quoted string).
+/// The bare context only, for a value that starts like a number (a digit, a parenthesis, `-` or
+/// `@`): `--` and `#` comments follow a quote or a number. So `men's running shoes` and
+/// `john or@var.es` are left to the pattern rules, which read every value anyway, and so is
+/// `12 Rue de l'Église` in a quoted string; so is prose (over 48 bytes, under 4% of SQL
+/// punctuation), since the tokenizer's own finds are short values.
 fn sql_contexts(text: &str, shape: Shape) -> SqlContexts {
     let bytes = text.trim_ascii().as_bytes();
     let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
