@@ -9,6 +9,10 @@
 //! request of both mixes must be answered 200 by every proxy (a WAF that blocks shoppers is not
 //! fast, it is broken). Each run's CPU per request is printed by process (from `/proc`, see
 //! [`super::cpu`]), which tells the proxy's own cost apart from the machine's noise.
+//!
+//! The targets are measured in turn, [`ROUNDS`] times over, and each ratio is the median of its
+//! rounds' ratios: the machine's speed drifts (other tenants share its host), and a drift then
+//! falls on every target alike instead of on whichever ran while it lasted.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,6 +29,8 @@ use crate::process::ManagedChild;
 use crate::shutdown;
 
 const WAF_COST_GOAL: f64 = 0.15;
+/// Times every target is measured, in turn.
+const ROUNDS: u64 = 3;
 const GET_VS_MODSECURITY_GOAL: f64 = 10.0;
 const POST_VS_MODSECURITY_GOAL: f64 = 50.0;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -115,7 +121,13 @@ pub struct WafReport {
 /// too, so nginx's column holds the stub's share in every row) and the load generator.
 const NAMED: [&str; 3] = ["meridian-edge", "nginx", "wrk"];
 
-pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafReport>> {
+/// The seconds of each load in each round: `seconds` in all, over the rounds.
+fn round_seconds(seconds: u64) -> u64 {
+    seconds.div_ceil(ROUNDS).max(2)
+}
+
+/// Measures every target [`ROUNDS`] times; the reports of each round, in target order.
+pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<Vec<WafReport>>> {
     apt::ensure(&[Need::new("nginx", "nginx"), Need::new("wrk", "wrk")])?;
     ensure_packages(&["libnginx-mod-http-modsecurity", "modsecurity-crs"])?;
     let dir = layout.bench().join("waf");
@@ -139,65 +151,78 @@ pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<WafR
     for (name, base) in &targets {
         check_answers(name, base)?;
     }
+    let seconds = round_seconds(seconds);
     let sampler = Sampler::start();
-    let mut runs = Vec::new();
-    for (name, base) in &targets {
-        shutdown::check()?;
-        let load = |script: &PathBuf, seconds| {
-            Load::get(format!("{base}/"), 2, 64, seconds).with_script(script.clone())
-        };
-        load(&gets, 1).run()?;
-        let get_report = load(&gets, seconds).run()?;
-        let gets_ended = Instant::now();
-        load(&posts, 1).run()?;
-        let post_report = load(&posts, seconds).run()?;
-        let posts_ended = Instant::now();
-        edge_waf.child.ensure_running()?;
-        edge_plain.child.ensure_running()?;
-        runs.push((name, get_report, gets_ended, post_report, posts_ended));
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut runs = Vec::new();
+        for (name, base) in &targets {
+            shutdown::check()?;
+            let load = |script: &PathBuf, seconds| {
+                Load::get(format!("{base}/"), 2, 64, seconds).with_script(script.clone())
+            };
+            load(&gets, 1).run()?;
+            let get_report = load(&gets, seconds).run()?;
+            let gets_ended = Instant::now();
+            load(&posts, 1).run()?;
+            let post_report = load(&posts, seconds).run()?;
+            let posts_ended = Instant::now();
+            edge_waf.child.ensure_running()?;
+            edge_plain.child.ensure_running()?;
+            runs.push((*name, get_report, gets_ended, post_report, posts_ended));
+        }
+        rounds.push(runs);
     }
     let samples = sampler.stop();
     // The first second of each run is left out (connections opening).
-    let window = Duration::from_secs(seconds.saturating_sub(1));
-    Ok(runs
+    let window = Duration::from_secs(seconds - 1);
+    let rounds = rounds
         .into_iter()
-        .map(|(name, gets, gets_ended, posts, posts_ended)| WafReport {
-            name,
-            gets,
-            posts,
-            gets_cpu: samples.window(gets_ended, window),
-            posts_cpu: samples.window(posts_ended, window),
+        .map(|runs| {
+            runs.into_iter()
+                .map(|(name, gets, gets_ended, posts, posts_ended)| WafReport {
+                    name,
+                    gets,
+                    posts,
+                    gets_cpu: samples.window(gets_ended, window),
+                    posts_cpu: samples.window(posts_ended, window),
+                })
+                .collect()
         })
-        .collect())
+        .collect();
+    Ok(rounds)
 }
 
-pub fn print(reports: &[WafReport], seconds: u64) {
+pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
     println!();
     println!(
         "(c) WAF: GETs with queries and 1 KB JSON POSTs, each proxy in front of the same stub upstream \
-         (wrk: 2 threads, 64 connections, {seconds} s each)"
+         (wrk: 2 threads, 64 connections, {} s each; every target in turn, {} rounds)",
+        round_seconds(seconds),
+        rounds.len()
     );
-    println!(
-        "  {:<14} {:>12} {:>10} {:>12} {:>10} {:>8}",
-        "target", "GETs/s", "GET p99", "POSTs/s", "POST p99", "failed"
-    );
-    for r in reports {
+    for (index, reports) in rounds.iter().enumerate() {
         println!(
-            "  {:<14} {:>12.1} {:>8.2}ms {:>12.1} {:>8.2}ms {:>8}",
-            r.name,
-            r.gets.requests_per_sec,
-            r.gets.p99_ms,
-            r.posts.requests_per_sec,
-            r.posts.p99_ms,
-            r.gets.failed + r.posts.failed
+            "  {:<14} {:>12} {:>10} {:>12} {:>10} {:>8}",
+            format!("round {}", index + 1),
+            "GETs/s",
+            "GET p99",
+            "POSTs/s",
+            "POST p99",
+            "failed"
         );
+        for r in reports {
+            println!(
+                "  {:<14} {:>12.1} {:>8.2}ms {:>12.1} {:>8.2}ms {:>8}",
+                r.name,
+                r.gets.requests_per_sec,
+                r.gets.p99_ms,
+                r.posts.requests_per_sec,
+                r.posts.p99_ms,
+                r.gets.failed + r.posts.failed
+            );
+        }
     }
-    let find = |name: &str| reports.iter().find(|r| r.name == name);
-    let (Some(waf), Some(plain), Some(modsec)) =
-        (find("edge+waf"), find("edge"), find("nginx+modsec"))
-    else {
-        return;
-    };
     let verdict = |ok: bool| {
         if ok {
             "meets the goal"
@@ -205,35 +230,85 @@ pub fn print(reports: &[WafReport], seconds: u64) {
             "MISSES THE GOAL"
         }
     };
-    let cost = |on: f64, off: f64| if off > 0.0 { 1.0 - on / off } else { 1.0 };
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
-    let get_cost = cost(waf.gets.requests_per_sec, plain.gets.requests_per_sec);
-    let post_cost = cost(waf.posts.requests_per_sec, plain.posts.requests_per_sec);
+    // A figure of each round, and their median.
+    let by_round = |figure: &dyn Fn(&[WafReport]) -> Option<f64>| -> Option<(f64, String)> {
+        let mut values = rounds
+            .iter()
+            .map(|reports| figure(reports))
+            .collect::<Option<Vec<f64>>>()?;
+        let listed = values
+            .iter()
+            .map(|v| format!("{v:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        values.sort_by(f64::total_cmp);
+        Some((*values.get(values.len() / 2)?, listed))
+    };
+    let rate = |reports: &[WafReport], name: &str, posts: bool| {
+        reports.iter().find(|r| r.name == name).map(|r| {
+            if posts {
+                r.posts.requests_per_sec
+            } else {
+                r.gets.requests_per_sec
+            }
+        })
+    };
+    let cost = |posts: bool| {
+        move |reports: &[WafReport]| {
+            let (on, off) = (
+                rate(reports, "edge+waf", posts)?,
+                rate(reports, "edge", posts)?,
+            );
+            Some(if off > 0.0 {
+                (1.0 - on / off) * 100.0
+            } else {
+                100.0
+            })
+        }
+    };
+    let times = |posts: bool| {
+        move |reports: &[WafReport]| {
+            let (waf, modsec) = (
+                rate(reports, "edge+waf", posts)?,
+                rate(reports, "nginx+modsec", posts)?,
+            );
+            Some(if modsec > 0.0 { waf / modsec } else { 0.0 })
+        }
+    };
+    let (Some((get_cost, get_costs)), Some((post_cost, post_costs))) =
+        (by_round(&cost(false)), by_round(&cost(true)))
+    else {
+        return;
+    };
     println!(
-        "  WAF on vs off: {:.1}% cost on GETs, {:.1}% on POSTs (goal <= {:.0}%): {}",
-        get_cost * 100.0,
-        post_cost * 100.0,
+        "  WAF on vs off, median of the rounds: {get_cost:.1}% cost on GETs ({get_costs}), \
+         {post_cost:.1}% on POSTs ({post_costs}) (goal <= {:.0}%): {}",
         WAF_COST_GOAL * 100.0,
-        verdict(get_cost <= WAF_COST_GOAL && post_cost <= WAF_COST_GOAL)
+        verdict(get_cost <= WAF_COST_GOAL * 100.0 && post_cost <= WAF_COST_GOAL * 100.0)
     );
-    let get_ratio = ratio(waf.gets.requests_per_sec, modsec.gets.requests_per_sec);
-    let post_ratio = ratio(waf.posts.requests_per_sec, modsec.posts.requests_per_sec);
+    let (Some((get_ratio, get_ratios)), Some((post_ratio, post_ratios))) =
+        (by_round(&times(false)), by_round(&times(true)))
+    else {
+        return;
+    };
     println!(
-        "  edge+WAF / nginx+ModSecurity (CRS, paranoia level 1): {get_ratio:.1}x on GETs (goal >= \
-         {GET_VS_MODSECURITY_GOAL:.0}x): {}; {post_ratio:.1}x on POSTs (goal >= \
-         {POST_VS_MODSECURITY_GOAL:.0}x): {}",
+        "  edge+WAF / nginx+ModSecurity (CRS, paranoia level 1), median of the rounds: \
+         {get_ratio:.1}x on GETs ({get_ratios}; goal >= {GET_VS_MODSECURITY_GOAL:.0}x): {}; \
+         {post_ratio:.1}x on POSTs ({post_ratios}; goal >= {POST_VS_MODSECURITY_GOAL:.0}x): {}",
         verdict(get_ratio >= GET_VS_MODSECURITY_GOAL),
         verdict(post_ratio >= POST_VS_MODSECURITY_GOAL)
     );
-    print_cpu(reports);
+    for (index, reports) in rounds.iter().enumerate() {
+        print_cpu(index + 1, reports);
+    }
 }
 
 /// CPU per request by process (µs), GETs then POSTs: what each proxy spends, measured rather
 /// than inferred from the throughput of a machine it shares with the load generator.
-fn print_cpu(reports: &[WafReport]) {
+fn print_cpu(round: usize, reports: &[WafReport]) {
     println!(
-        "  CPU per request, µs (GETs | POSTs): edge, nginx (the stub's share in every row), wrk, \
-         machine"
+        "  CPU per request in round {round}, µs (GETs | POSTs): edge, nginx (the stub's share in \
+         every row), wrk, machine"
     );
     for r in reports {
         let gets = micros_row(r.gets_cpu.as_ref(), r.gets.requests_per_sec, &NAMED);
@@ -510,5 +585,13 @@ mod tests {
         let script = post_script(&post_bodies());
         assert_eq!(script.matches("{ \"/").count(), 3);
         assert!(get_script().contains("/search?q=men%27s"));
+    }
+
+    #[test]
+    fn the_measurement_time_is_shared_by_the_rounds() {
+        assert_eq!(round_seconds(10), 4);
+        assert_eq!(round_seconds(9), 3);
+        // A second of each run is left out of its CPU window: at least two, then.
+        assert_eq!(round_seconds(1), 2);
     }
 }
