@@ -15,6 +15,7 @@
 //!
 //! The edge of (a), (b) and (d) runs with its WAF on, as shoppers meet it.
 //! wrk (2 threads, 64 connections), the proxies, the core and Postgres share the machine.
+//! Every comparison is measured in rounds (see [`super::rounds`]).
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,6 +26,7 @@ use serde_json::json;
 use super::cpu::{Sampler, Usage, micros_row};
 use super::harness::Harness;
 use super::measurement_seconds;
+use super::rounds::{self, ROUNDS, round_seconds};
 use super::wrk::{Load, Report};
 use crate::admin;
 use crate::apt::{self, Need};
@@ -60,25 +62,34 @@ pub fn run(layout: &Layout) -> Result<()> {
     for (_, base, header) in &targets {
         load(base, &path, header.as_deref(), WARM_UP_SECONDS).run()?;
     }
+    let each = round_seconds(seconds);
     let sampler = Sampler::start();
-    let mut runs = Vec::new();
-    for (name, base, header) in &targets {
-        shutdown::check()?;
-        let report = load(base, &path, header.as_deref(), seconds).run()?;
-        runs.push((*name, report, Instant::now()));
-        harness.ensure_running()?;
+    let mut rounds = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut runs = Vec::new();
+        for (name, base, header) in &targets {
+            shutdown::check()?;
+            let report = load(base, &path, header.as_deref(), each).run()?;
+            runs.push((*name, report, Instant::now()));
+            harness.ensure_running()?;
+        }
+        rounds.push(runs);
     }
     let samples = sampler.stop();
     // The first second of each run is left out (connections opening).
-    let window = Duration::from_secs(seconds.saturating_sub(1));
-    let reports: Vec<(&str, Report, Option<Usage>)> = runs
+    let window = Duration::from_secs(each - 1);
+    let rounds: Vec<Vec<Run<'_>>> = rounds
         .into_iter()
-        .map(|(name, report, ended)| (name, report, samples.window(ended, window)))
+        .map(|runs| {
+            runs.into_iter()
+                .map(|(name, report, ended)| (name, report, samples.window(ended, window)))
+                .collect()
+        })
         .collect();
     drop(nginx);
     let binaries = crate::platform::Binaries::locate(layout, crate::cargo::Profile::Release)?;
     let waf = super::edge_waf::run(layout, binaries.edge(), seconds)?;
-    print_results(&path, seconds, &reports);
+    print_results(&path, each, &rounds);
     super::edge_waf::print(&waf, seconds);
     Ok(())
 }
@@ -199,28 +210,35 @@ fn config(dir: &Path, upstream: &str, port: u16, cache_port: u16) -> String {
     )
 }
 
+/// A target's name, its load's report, and the CPU used while it ran.
+type Run<'a> = (&'a str, Report, Option<Usage>);
+
 /// The processes whose CPU per request (a), (b) and (d) show.
 const NAMED: [&str; 5] = ["meridian-edge", "nginx", "meridian-core", "postgres", "wrk"];
 
-fn print_results(path: &str, seconds: u64, reports: &[(&str, Report, Option<Usage>)]) {
+fn print_results(path: &str, seconds: u64, rounds: &[Vec<Run<'_>>]) {
     println!();
-    println!("GET {path}   (wrk: 2 threads, 64 connections, {seconds} s)");
     println!(
-        "  {:<10} {:>12} {:>10} {:>10} {:>8}",
-        "target", "requests/s", "p50 ms", "p99 ms", "failed"
+        "GET {path}   (wrk: 2 threads, 64 connections, {seconds} s each; every target in turn, {} \
+         rounds)",
+        rounds.len()
     );
-    for (name, report, _) in reports {
+    for (index, reports) in rounds.iter().enumerate() {
         println!(
-            "  {:<10} {:>12.1} {:>10.2} {:>10.2} {:>8}",
-            name, report.requests_per_sec, report.p50_ms, report.p99_ms, report.failed
+            "  {:<12} {:>12} {:>10} {:>10} {:>8}",
+            format!("round {}", index + 1),
+            "requests/s",
+            "p50 ms",
+            "p99 ms",
+            "failed"
         );
+        for (name, report, _) in reports {
+            println!(
+                "  {:<12} {:>12.1} {:>10.2} {:>10.2} {:>8}",
+                name, report.requests_per_sec, report.p50_ms, report.p99_ms, report.failed
+            );
+        }
     }
-    let rate = |name: &str| {
-        reports
-            .iter()
-            .find(|(n, _, _)| *n == name)
-            .map_or(0.0, |(_, r, _)| r.requests_per_sec)
-    };
     let verdict = |ok: bool| {
         if ok {
             "meets the goal"
@@ -228,41 +246,61 @@ fn print_results(path: &str, seconds: u64, reports: &[(&str, Report, Option<Usag
             "MISSES THE GOAL"
         }
     };
-    let ratio_of = |a: &str, b: &str| {
-        if rate(b) > 0.0 {
-            rate(a) / rate(b)
-        } else {
-            0.0
+    let rate = |reports: &[Run<'_>], name: &str| {
+        reports
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map_or(0.0, |(_, r, _)| r.requests_per_sec)
+    };
+    // The median over the rounds of `figure`, and each round's value.
+    let by_round = |figure: &dyn Fn(&[Run<'_>]) -> f64| {
+        let values: Vec<f64> = rounds.iter().map(|reports| figure(reports)).collect();
+        rounds::median(&values).unwrap_or((0.0, String::new()))
+    };
+    let ratio_of = |a: &'static str, b: &'static str| {
+        move |reports: &[Run<'_>]| {
+            let (a, b) = (rate(reports, a), rate(reports, b));
+            if b > 0.0 { a / b } else { 0.0 }
         }
     };
-    let cached = ratio_of("edge-cache", "nginx-cache");
+    let (cached, cached_rounds) = by_round(&ratio_of("edge-cache", "nginx-cache"));
     println!(
-        "  (a) cached GET, edge cache / nginx proxy_cache: {cached:.2} (goal >= 1.0): {}",
+        "  (a) cached GET, edge cache / nginx proxy_cache, median of the rounds: {cached:.2} \
+         ({cached_rounds}; goal >= 1.0): {}",
         verdict(cached >= 1.0)
     );
-    let ratio = ratio_of("edge", "nginx");
+    let (ratio, ratio_rounds) = by_round(&ratio_of("edge", "nginx"));
     println!(
-        "  (b) uncached GET, edge / nginx proxy_pass: {ratio:.2} (goal >= {EDGE_VS_NGINX_GOAL}): {}",
+        "  (b) uncached GET, edge / nginx proxy_pass, median of the rounds: {ratio:.2} \
+         ({ratio_rounds}; goal >= {EDGE_VS_NGINX_GOAL}): {}",
         verdict(ratio >= EDGE_VS_NGINX_GOAL)
     );
-    let cost = if rate("edge") > 0.0 {
-        1.0 - rate("edge+jwt") / rate("edge")
-    } else {
-        1.0
-    };
+    let (cost, cost_rounds) = by_round(&|reports: &[Run<'_>]| {
+        let (jwt, anonymous) = (rate(reports, "edge+jwt"), rate(reports, "edge"));
+        if anonymous > 0.0 {
+            (1.0 - jwt / anonymous) * 100.0
+        } else {
+            100.0
+        }
+    });
     println!(
-        "  (d) JWT-verified vs anonymous GET through the edge: {:.1}% cost (goal <= {:.0}%): {}",
-        cost * 100.0,
+        "  (d) JWT-verified vs anonymous GET through the edge, median of the rounds: {cost:.1}% \
+         cost ({cost_rounds}; goal <= {:.0}%): {}",
         JWT_COST_GOAL * 100.0,
-        verdict(cost <= JWT_COST_GOAL)
+        verdict(cost <= JWT_COST_GOAL * 100.0)
     );
-    if reports.iter().any(|(_, r, _)| r.failed > 0) {
+    if rounds.iter().flatten().any(|(_, r, _)| r.failed > 0) {
         println!("  warning: some requests failed; the numbers above include them");
     }
-    println!("  CPU per request, µs: edge, nginx, core, Postgres, wrk, machine");
-    for (name, report, usage) in reports {
-        let row = micros_row(usage.as_ref(), report.requests_per_sec, &NAMED);
-        println!("  {name:<12}{row}");
+    for (index, reports) in rounds.iter().enumerate() {
+        println!(
+            "  CPU per request in round {}, µs: edge, nginx, core, Postgres, wrk, machine",
+            index + 1
+        );
+        for (name, report, usage) in reports {
+            let row = micros_row(usage.as_ref(), report.requests_per_sec, &NAMED);
+            println!("  {name:<12}{row}");
+        }
     }
 }
 

@@ -10,9 +10,7 @@
 //! fast, it is broken). Each run's CPU per request is printed by process (from `/proc`, see
 //! [`super::cpu`]), which tells the proxy's own cost apart from the machine's noise.
 //!
-//! The targets are measured in turn, [`ROUNDS`] times over, and each ratio is the median of its
-//! rounds' ratios: the machine's speed drifts (other tenants share its host), and a drift then
-//! falls on every target alike instead of on whichever ran while it lasted.
+//! The targets are measured in rounds (see [`super::rounds`]).
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -20,6 +18,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, ensure};
 
 use super::cpu::{Sampler, Usage, micros_row};
+use super::rounds::{self, ROUNDS, round_seconds};
 use super::wrk::{Load, Report};
 use crate::apt::{self, Need};
 use crate::cmd;
@@ -29,8 +28,6 @@ use crate::process::ManagedChild;
 use crate::shutdown;
 
 const WAF_COST_GOAL: f64 = 0.15;
-/// Times every target is measured, in turn.
-const ROUNDS: u64 = 3;
 const GET_VS_MODSECURITY_GOAL: f64 = 10.0;
 const POST_VS_MODSECURITY_GOAL: f64 = 50.0;
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -120,11 +117,6 @@ pub struct WafReport {
 /// The processes whose CPU per request (c) shows: the proxies (the stub upstream is an nginx
 /// too, so nginx's column holds the stub's share in every row) and the load generator.
 const NAMED: [&str; 3] = ["meridian-edge", "nginx", "wrk"];
-
-/// The seconds of each load in each round: `seconds` in all, over the rounds.
-fn round_seconds(seconds: u64) -> u64 {
-    seconds.div_ceil(ROUNDS).max(2)
-}
 
 /// Measures every target [`ROUNDS`] times; the reports of each round, in target order.
 pub fn run(layout: &Layout, edge_binary: &Path, seconds: u64) -> Result<Vec<Vec<WafReport>>> {
@@ -231,18 +223,12 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
         }
     };
     // A figure of each round, and their median.
-    let by_round = |figure: &dyn Fn(&[WafReport]) -> Option<f64>| -> Option<(f64, String)> {
-        let mut values = rounds
+    let by_round = |figure: &dyn Fn(&[WafReport]) -> Option<f64>| {
+        let values = rounds
             .iter()
             .map(|reports| figure(reports))
             .collect::<Option<Vec<f64>>>()?;
-        let listed = values
-            .iter()
-            .map(|v| format!("{v:.1}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        values.sort_by(f64::total_cmp);
-        Some((*values.get(values.len() / 2)?, listed))
+        rounds::median(&values)
     };
     let rate = |reports: &[WafReport], name: &str, posts: bool| {
         reports.iter().find(|r| r.name == name).map(|r| {
@@ -585,13 +571,5 @@ mod tests {
         let script = post_script(&post_bodies());
         assert_eq!(script.matches("{ \"/").count(), 3);
         assert!(get_script().contains("/search?q=men%27s"));
-    }
-
-    #[test]
-    fn the_measurement_time_is_shared_by_the_rounds() {
-        assert_eq!(round_seconds(10), 4);
-        assert_eq!(round_seconds(9), 3);
-        // A second of each run is left out of its CPU window: at least two, then.
-        assert_eq!(round_seconds(1), 2);
     }
 }

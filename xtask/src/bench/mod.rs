@@ -10,6 +10,7 @@ mod edge_waf;
 mod embed;
 mod harness;
 mod recs;
+mod rounds;
 mod search;
 mod wrk;
 
