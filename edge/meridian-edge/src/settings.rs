@@ -140,6 +140,24 @@ impl Settings {
             }),
         };
 
+        // Two listeners on one port would take each other's connections, or one would not bind.
+        if shares_port(ops_addr, http_addr) {
+            return Err(ConfigError {
+                variable: OPS_ADDR,
+                message: format!("{ops_addr} is the public HTTP listener's address too"),
+            });
+        }
+        if let Some(https) = &https
+            && let Some(other) = [http_addr, ops_addr]
+                .into_iter()
+                .find(|other| shares_port(https.addr, *other))
+        {
+            return Err(ConfigError {
+                variable: HTTPS_ADDR,
+                message: format!("{} is another listener's address too ({other})", https.addr),
+            });
+        }
+
         let home = value(REGION).unwrap_or_else(|| "local".to_owned());
         let home = RegionName::parse(&home).map_err(|message| ConfigError {
             variable: REGION,
@@ -332,6 +350,12 @@ impl Settings {
     }
 }
 
+/// Whether listeners on `a` and `b` would take the same connections: one port, and one
+/// address or a wildcard.
+fn shares_port(a: SocketAddr, b: SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 fn parse_addr(
     variable: &'static str,
     value: Option<String>,
@@ -438,6 +462,18 @@ mod tests {
             let error = settings(&[(variable, value)]).unwrap_err();
             assert_eq!(error.variable, variable, "{value:?} gave {error}");
         }
+    }
+
+    #[test]
+    fn every_listener_needs_a_port_of_its_own() {
+        let error =
+            settings(&[(HTTP_ADDR, "127.0.0.1:7000"), (OPS_ADDR, "127.0.0.1:7000")]).unwrap_err();
+        assert_eq!(error.variable, OPS_ADDR);
+        let error =
+            settings(&[(OPS_ADDR, "0.0.0.0:7001"), (HTTPS_ADDR, "127.0.0.1:7001")]).unwrap_err();
+        assert_eq!(error.variable, HTTPS_ADDR);
+        assert!(error.to_string().contains("0.0.0.0:7001"), "{error}");
+        settings(&[(HTTP_ADDR, "127.0.0.1:7000"), (OPS_ADDR, "127.0.0.2:7000")]).unwrap();
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Errors the edge produces itself, and configurations it refuses to start with.
 
-use crate::helpers::{EdgeConfig, TestDir, TestEdge, edge_command, free_port, run_to_exit};
+use crate::helpers::{
+    EdgeConfig, TestDir, TestEdge, edge_command, free_port, free_ports, run_to_exit,
+};
 
 #[tokio::test]
 async fn a_dead_core_is_a_503_problem_without_internal_details() {
@@ -54,9 +56,11 @@ fn bad_configuration_exits_with_code_2_and_names_the_variable() {
     for (variable, value) in cases {
         let mut command = edge_command(dir.path());
         // Free ports, so only the variable under test can be at fault.
-        for listener in ["HTTP", "HTTPS", "OPS"] {
-            let addr = format!("127.0.0.1:{}", free_port());
-            command.env(format!("MERIDIAN_EDGE_{listener}_ADDR"), addr);
+        for (listener, port) in ["HTTP", "HTTPS", "OPS"].into_iter().zip(free_ports::<3>()) {
+            command.env(
+                format!("MERIDIAN_EDGE_{listener}_ADDR"),
+                format!("127.0.0.1:{port}"),
+            );
         }
         command.env(variable, value);
         if variable == "MERIDIAN_EDGE_TLS_CERT" {

@@ -15,8 +15,15 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A port nothing listens on (bound, then released).
 pub fn free_port() -> u16 {
-    let listener = StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
-    listener.local_addr().unwrap().port()
+    let [port] = free_ports();
+    port
+}
+
+/// `N` different ports nothing listens on: all bound at once, then released (one at a time,
+/// the system may hand out the same port twice).
+pub fn free_ports<const N: usize>() -> [u16; N] {
+    let listeners = [(); N].map(|()| StdTcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap());
+    listeners.map(|listener| listener.local_addr().unwrap().port())
 }
 
 /// A fresh directory under the system temp dir, removed when dropped.
@@ -313,8 +320,8 @@ pub struct TestEdge {
 impl TestEdge {
     pub async fn start(config: EdgeConfig, workdir: &Path) -> Self {
         let localhost = |port| SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let (http, ops) = (localhost(free_port()), localhost(free_port()));
-        let https = config.tls_dir.as_ref().map(|_| localhost(free_port()));
+        let [http, ops, https] = free_ports().map(localhost);
+        let https = config.tls_dir.as_ref().map(|_| https);
         let log = workdir.join(format!("edge-{}.log", http.port()));
 
         let mut command = edge_command(workdir);
