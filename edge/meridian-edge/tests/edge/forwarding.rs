@@ -1,6 +1,6 @@
 //! Requests forwarded to the core: forwarding headers, request ids, upstream choice.
 
-use crate::helpers::{Echo, EchoCore, EdgeConfig, TestDir, TestEdge, free_port};
+use crate::helpers::{DEAD_ADDR, Echo, EchoCore, EdgeConfig, TestDir, TestEdge};
 
 /// Sends a request the core must answer; returns the id the client got back and the echo.
 async fn forwarded(request: reqwest::RequestBuilder) -> (String, Echo) {
@@ -84,7 +84,7 @@ fn assert_generated(id: &str, sent: &str) {
 #[tokio::test]
 async fn requests_rotate_over_the_home_cores_and_skip_a_dead_one() {
     let (a, b) = (EchoCore::start("a").await, EchoCore::start("b").await);
-    let dead = format!("127.0.0.1:{}", free_port());
+    let dead = DEAD_ADDR;
     let upstreams = format!("local={}|{dead}|{},eu=10.255.255.1:80", a.addr, b.addr);
     let dir = TestDir::new();
     let edge = TestEdge::start(EdgeConfig::with_upstreams(upstreams), dir.path()).await;
@@ -101,7 +101,7 @@ async fn requests_rotate_over_the_home_cores_and_skip_a_dead_one() {
 #[tokio::test]
 async fn a_dead_home_region_fails_over_to_another_region() {
     let us = EchoCore::start("us").await;
-    let dead = format!("127.0.0.1:{}", free_port());
+    let dead = DEAD_ADDR;
     let upstreams = format!("local={dead},us={}", us.addr);
     let dir = TestDir::new();
     let edge = TestEdge::start(EdgeConfig::with_upstreams(upstreams), dir.path()).await;

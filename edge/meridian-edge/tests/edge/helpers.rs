@@ -13,11 +13,16 @@ use tokio::net::{TcpListener, TcpStream};
 
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A port nothing listens on (bound, then released).
+/// A port nothing listens on (bound, then released): for a listener the test starts there.
 pub fn free_port() -> u16 {
     let [port] = free_ports();
     port
 }
+
+/// An address that refuses connections, for a dead core or Redis: port 1 (tcpmux), where
+/// nothing on the machine listens. A released ephemeral port could be taken meanwhile by a
+/// listener of a test running beside.
+pub const DEAD_ADDR: &str = "127.0.0.1:1";
 
 /// `N` different ports nothing listens on: all bound at once, then released (one at a time,
 /// the system may hand out the same port twice).

@@ -25,7 +25,7 @@ async fn health_endpoints_are_answered_without_the_core() {
 
 #[tokio::test]
 async fn readiness_follows_the_cores_health_probes() {
-    let dead = format!("127.0.0.1:{}", crate::helpers::free_port());
+    let dead = crate::helpers::DEAD_ADDR;
     let dir = TestDir::new();
     let edge = TestEdge::start(
         EdgeConfig::with_upstreams(format!("local={dead}")),

@@ -140,7 +140,7 @@ async fn edge_nodes_sharing_redis_share_one_budget() {
 async fn an_unreachable_redis_leaves_the_local_limits_in_charge() {
     let core = EchoCore::start("core").await;
     let dir = TestDir::new();
-    let dead = format!("redis://127.0.0.1:{}", crate::helpers::free_port());
+    let dead = format!("redis://{}", crate::helpers::DEAD_ADDR);
     let edge = TestEdge::start(
         EdgeConfig::in_front_of(&core)
             .with_env("MERIDIAN_EDGE_RATE_CLIENT", &format!("1:{BURST}"))
