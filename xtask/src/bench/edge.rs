@@ -252,10 +252,10 @@ fn print_results(path: &str, seconds: u64, rounds: &[Vec<Run<'_>>]) {
             .find(|(n, _, _)| *n == name)
             .map_or(0.0, |(_, r, _)| r.requests_per_sec)
     };
-    // The median over the rounds of `figure`, and each round's value.
-    let by_round = |figure: &dyn Fn(&[Run<'_>]) -> f64| {
-        let values: Vec<f64> = rounds.iter().map(|reports| figure(reports)).collect();
-        rounds::median(&values).unwrap_or((0.0, String::new()))
+    // The median over the rounds of a figure every round has, and each round's value.
+    let by_round = |decimals, figure: &dyn Fn(&[Run<'_>]) -> f64| {
+        rounds::median(rounds, decimals, |reports| Some(figure(reports)))
+            .unwrap_or((0.0, String::new()))
     };
     let ratio_of = |a: &'static str, b: &'static str| {
         move |reports: &[Run<'_>]| {
@@ -263,19 +263,19 @@ fn print_results(path: &str, seconds: u64, rounds: &[Vec<Run<'_>>]) {
             if b > 0.0 { a / b } else { 0.0 }
         }
     };
-    let (cached, cached_rounds) = by_round(&ratio_of("edge-cache", "nginx-cache"));
+    let (cached, cached_rounds) = by_round(2, &ratio_of("edge-cache", "nginx-cache"));
     println!(
         "  (a) cached GET, edge cache / nginx proxy_cache, median of the rounds: {cached:.2} \
          ({cached_rounds}; goal >= 1.0): {}",
         verdict(cached >= 1.0)
     );
-    let (ratio, ratio_rounds) = by_round(&ratio_of("edge", "nginx"));
+    let (ratio, ratio_rounds) = by_round(2, &ratio_of("edge", "nginx"));
     println!(
         "  (b) uncached GET, edge / nginx proxy_pass, median of the rounds: {ratio:.2} \
          ({ratio_rounds}; goal >= {EDGE_VS_NGINX_GOAL}): {}",
         verdict(ratio >= EDGE_VS_NGINX_GOAL)
     );
-    let (cost, cost_rounds) = by_round(&|reports: &[Run<'_>]| {
+    let (cost, cost_rounds) = by_round(1, &|reports: &[Run<'_>]| {
         let (jwt, anonymous) = (rate(reports, "edge+jwt"), rate(reports, "edge"));
         if anonymous > 0.0 {
             (1.0 - jwt / anonymous) * 100.0

@@ -222,14 +222,6 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
             "MISSES THE GOAL"
         }
     };
-    // A figure of each round, and their median.
-    let by_round = |figure: &dyn Fn(&[WafReport]) -> Option<f64>| {
-        let values = rounds
-            .iter()
-            .map(|reports| figure(reports))
-            .collect::<Option<Vec<f64>>>()?;
-        rounds::median(&values)
-    };
     let rate = |reports: &[WafReport], name: &str, posts: bool| {
         reports.iter().find(|r| r.name == name).map(|r| {
             if posts {
@@ -240,7 +232,7 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
         })
     };
     let cost = |posts: bool| {
-        move |reports: &[WafReport]| {
+        move |reports: &Vec<WafReport>| {
             let (on, off) = (
                 rate(reports, "edge+waf", posts)?,
                 rate(reports, "edge", posts)?,
@@ -253,7 +245,7 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
         }
     };
     let times = |posts: bool| {
-        move |reports: &[WafReport]| {
+        move |reports: &Vec<WafReport>| {
             let (waf, modsec) = (
                 rate(reports, "edge+waf", posts)?,
                 rate(reports, "nginx+modsec", posts)?,
@@ -261,9 +253,10 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
             Some(if modsec > 0.0 { waf / modsec } else { 0.0 })
         }
     };
-    let (Some((get_cost, get_costs)), Some((post_cost, post_costs))) =
-        (by_round(&cost(false)), by_round(&cost(true)))
-    else {
+    let (Some((get_cost, get_costs)), Some((post_cost, post_costs))) = (
+        rounds::median(rounds, 1, cost(false)),
+        rounds::median(rounds, 1, cost(true)),
+    ) else {
         return;
     };
     println!(
@@ -272,9 +265,10 @@ pub fn print(rounds: &[Vec<WafReport>], seconds: u64) {
         WAF_COST_GOAL * 100.0,
         verdict(get_cost <= WAF_COST_GOAL * 100.0 && post_cost <= WAF_COST_GOAL * 100.0)
     );
-    let (Some((get_ratio, get_ratios)), Some((post_ratio, post_ratios))) =
-        (by_round(&times(false)), by_round(&times(true)))
-    else {
+    let (Some((get_ratio, get_ratios)), Some((post_ratio, post_ratios))) = (
+        rounds::median(rounds, 1, times(false)),
+        rounds::median(rounds, 1, times(true)),
+    ) else {
         return;
     };
     println!(

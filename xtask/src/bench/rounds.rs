@@ -12,15 +12,20 @@ pub fn round_seconds(seconds: u64) -> u64 {
     seconds.div_ceil(ROUNDS).max(2)
 }
 
-/// The median of a figure's values over the rounds, and the values in round order as text
-/// (one decimal); `None` without values.
-pub fn median(values: &[f64]) -> Option<(f64, String)> {
+/// The median over `rounds` of `figure`, and its value in each round in round order, as text
+/// with `decimals` decimals; `None` when a round lacks the figure.
+pub fn median<R>(
+    rounds: &[R],
+    decimals: usize,
+    figure: impl Fn(&R) -> Option<f64>,
+) -> Option<(f64, String)> {
+    let values = rounds.iter().map(figure).collect::<Option<Vec<f64>>>()?;
     let listed = values
         .iter()
-        .map(|v| format!("{v:.1}"))
+        .map(|v| format!("{v:.decimals$}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let mut sorted = values.to_vec();
+    let mut sorted = values;
     sorted.sort_by(f64::total_cmp);
     Some((*sorted.get(sorted.len() / 2)?, listed))
 }
@@ -38,10 +43,16 @@ mod tests {
 
     #[test]
     fn the_median_is_the_middle_round_in_order_of_value() {
+        let rounds = [37.9, 29.5, 31.7];
         assert_eq!(
-            median(&[37.9, 29.5, 31.7]),
+            median(&rounds, 1, |v| Some(*v)),
             Some((31.7, "37.9, 29.5, 31.7".to_owned()))
         );
-        assert_eq!(median(&[]), None);
+        assert_eq!(
+            median(&[0.754, 0.8], 2, |v| Some(*v)),
+            Some((0.8, "0.75, 0.80".to_owned()))
+        );
+        assert_eq!(median(&rounds, 1, |_| None), None);
+        assert_eq!(median(&[] as &[f64], 1, |v| Some(*v)), None);
     }
 }
