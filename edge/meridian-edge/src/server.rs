@@ -95,25 +95,6 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
             Some(Arc::new(waf))
         }
     };
-    // The front door answers fresh cache hits itself, as the phases would; a shared rate
-    // limit needs Redis for every request, so with one every request takes the phases.
-    let hits = (settings.cache_bytes.is_some() && global.is_none()).then(|| CacheHits {
-        waf: waf.clone(),
-        limits: limits.clone(),
-        trusted_hops: settings.trusted_hops,
-        plain_http_redirected: https_redirect.is_some(),
-        metrics: metrics.clone(),
-        clean: CleanHeads::new(),
-    });
-    let phases = Phases::standard(
-        settings.trusted_hops,
-        https_redirect,
-        Arc::clone(&upstreams),
-        verifier,
-        limits,
-        global,
-        waf,
-    );
     let purger = match settings.cache_bytes {
         Some(bytes) => {
             crate::cache::init(bytes);
@@ -126,29 +107,63 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         }
         None => None,
     };
-    let proxy = EdgeProxy::new(
-        phases,
-        Arc::clone(&upstreams),
-        metrics,
-        settings.cache_bytes.is_some(),
-        Forwarder::new(settings.threads.get()),
-    );
-    let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
-    proxy.handle_init_modules();
-    let mut public = Service::new("meridian-edge".to_owned(), FrontDoor::new(proxy, hits));
-    public.add_tcp(&settings.http_addr.to_string());
-    if let Some((addr, files)) = https {
-        let mut tls_settings =
-            TlsSettings::intermediate(&files.cert, &files.key).context("cannot configure TLS")?;
-        tls_settings.enable_h2();
-        public.add_tls_with_settings(&addr.to_string(), None, tls_settings);
+    // Without work stealing, one service per thread, each with a single-threaded runtime.
+    // Pingora keeps one listening socket per address and gives it to every service that
+    // listens there, so each thread accepts from the same socket, as nginx's workers do, and
+    // reads and answers its connections itself. (One service of several threads accepts on one
+    // of them and hands each connection to a random thread, while the socket stays registered
+    // with the accepting thread's event loop: a request on it cost a wake-up across threads.)
+    let (services, threads_each) = if settings.work_stealing {
+        (1, settings.threads.get())
+    } else {
+        (settings.threads.get(), 1)
+    };
+    for _ in 0..services {
+        let phases = Phases::standard(
+            settings.trusted_hops,
+            https_redirect,
+            Arc::clone(&upstreams),
+            Arc::clone(&verifier),
+            limits.clone(),
+            global.clone(),
+            waf.clone(),
+        );
+        let proxy = EdgeProxy::new(
+            phases,
+            Arc::clone(&upstreams),
+            metrics.clone(),
+            settings.cache_bytes.is_some(),
+            Forwarder::new(threads_each),
+        );
+        let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
+        proxy.handle_init_modules();
+        // The front door answers fresh cache hits itself, as the phases would; a shared rate
+        // limit needs Redis for every request, so with one every request takes the phases.
+        let hits = settings.cache_bytes.is_some() && global.is_none();
+        let hits = hits.then(|| CacheHits {
+            waf: waf.clone(),
+            limits: limits.clone(),
+            trusted_hops: settings.trusted_hops,
+            plain_http_redirected: https_redirect.is_some(),
+            metrics: metrics.clone(),
+            clean: CleanHeads::new(),
+        });
+        let mut public = Service::new("meridian-edge".to_owned(), FrontDoor::new(proxy, hits));
+        public.threads = Some(threads_each);
+        public.add_tcp(&settings.http_addr.to_string());
+        if let Some((addr, files)) = &https {
+            let mut tls_settings = TlsSettings::intermediate(&files.cert, &files.key)
+                .context("cannot configure TLS")?;
+            tls_settings.enable_h2();
+            public.add_tls_with_settings(&addr.to_string(), None, tls_settings);
+        }
+        server.add_service(public);
     }
 
     let mut ops = pingora_prometheus::prometheus_http_service();
     ops.threads = Some(OPS_THREADS);
     ops.add_tcp(&settings.ops_addr.to_string());
 
-    server.add_service(public);
     server.add_service(ops);
     server.add_service(background_service("signing keys", KeyRefresher(keys)));
     server.add_service(background_service(
