@@ -1,7 +1,7 @@
-//! `cargo xtask test [-- ARGS]`: services as for `up`, stale test databases dropped, then
-//! `cargo test --workspace ARGS` with `DATABASE_URL`, `REDIS_URL` and `NATS_URL` exported, and the
-//! local SMTP server's `MERIDIAN_SMTP_URL` and Maildir (`MERIDIAN_TEST_MAILDIR`), and the
-//! embedding model's directory (`MERIDIAN_EMBED_MODEL_DIR`).
+//! `cargo xtask test [-- ARGS]`: services as for `up`, stale test databases and JetStream streams
+//! dropped, then `cargo test --workspace ARGS` with `DATABASE_URL`, `REDIS_URL` and `NATS_URL`
+//! exported, and the local SMTP server's `MERIDIAN_SMTP_URL` and Maildir
+//! (`MERIDIAN_TEST_MAILDIR`), and the embedding model's directory (`MERIDIAN_EMBED_MODEL_DIR`).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -12,7 +12,7 @@ use crate::apt;
 use crate::cmd;
 use crate::layout::Layout;
 use crate::model;
-use crate::services::{Mail, Services, postgres};
+use crate::services::{Mail, Services, postgres, test_streams};
 use crate::shutdown;
 
 pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
@@ -22,6 +22,16 @@ pub fn run(layout: &Layout, args: &[String]) -> Result<ExitCode> {
     let (dropped, kept) = postgres::drop_test_databases(&services.postgres.url)?;
     if dropped + kept > 0 {
         println!("xtask: dropped {dropped} stale test database(s); kept {kept} in use or not ours");
+    }
+    // Only on our own server: one named by NATS_URL may be shared with others.
+    if !services.nats.url.from_env {
+        let (deleted, kept) = test_streams::delete_stale(&services.nats.url.url)?;
+        if deleted + kept > 0 {
+            println!(
+                "xtask: deleted {deleted} stale test stream(s); kept {kept} created in the last {} min",
+                test_streams::STALE_AFTER.as_secs() / 60
+            );
+        }
     }
     shutdown::check()?;
     let model = model::ensure(layout)?;

@@ -10,6 +10,7 @@ pub mod nats;
 pub mod postgres;
 pub mod redis;
 pub mod smtp;
+pub mod test_streams;
 
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
