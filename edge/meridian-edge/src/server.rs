@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use pingora::listeners::TcpSocketOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::proxy::HttpProxy;
 use pingora::server::Server;
@@ -107,18 +108,23 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         }
         None => None,
     };
-    // Without work stealing, one service per thread, each with a single-threaded runtime.
-    // Pingora keeps one listening socket per address and gives it to every service that
-    // listens there, so each thread accepts from the same socket, as nginx's workers do, and
-    // reads and answers its connections itself. (One service of several threads accepts on one
-    // of them and hands each connection to a random thread, while the socket stays registered
-    // with the accepting thread's event loop: a request on it cost a wake-up across threads.)
-    let (services, threads_each) = if settings.work_stealing {
+    // Without work stealing, one service per thread, each with a single-threaded runtime and
+    // its own listening sockets (SO_REUSEPORT; the kernel spreads new connections among them),
+    // so a connection is accepted, read and answered on one thread, as by an nginx worker.
+    // (One service of several threads accepts on one of them and hands each connection to a
+    // random thread, while the socket stays registered with the accepting thread's event loop:
+    // a request on it cost a wake-up across threads.) An ephemeral port (0) would give each
+    // service a port of its own, so it keeps the one service.
+    let fixed_ports =
+        settings.http_addr.port() != 0 && https.as_ref().is_none_or(|(addr, _)| addr.port() != 0);
+    let (services, threads_each) = if settings.work_stealing || !fixed_ports {
         (1, settings.threads.get())
     } else {
         (settings.threads.get(), 1)
     };
-    for _ in 0..services {
+    let mut socket_options = TcpSocketOptions::default();
+    socket_options.so_reuseport = Some(services > 1);
+    for index in 0..services {
         let phases = Phases::standard(
             settings.trusted_hops,
             https_redirect,
@@ -150,12 +156,19 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         });
         let mut public = Service::new("meridian-edge".to_owned(), FrontDoor::new(proxy, hits));
         public.threads = Some(threads_each);
-        public.add_tcp(&settings.http_addr.to_string());
+        public.add_tcp_with_settings(
+            &listen_key(settings.http_addr, index),
+            socket_options.clone(),
+        );
         if let Some((addr, files)) = &https {
             let mut tls_settings = TlsSettings::intermediate(&files.cert, &files.key)
                 .context("cannot configure TLS")?;
             tls_settings.enable_h2();
-            public.add_tls_with_settings(&addr.to_string(), None, tls_settings);
+            public.add_tls_with_settings(
+                &listen_key(*addr, index),
+                Some(socket_options.clone()),
+                tls_settings,
+            );
         }
         server.add_service(public);
     }
@@ -175,6 +188,19 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         server.add_service(background_service("cache purge", purger));
     }
     Ok(server)
+}
+
+/// `addr` as the `index`-th service listens on it: the port written with `index` leading zeros
+/// (`127.0.0.1:8080`, `127.0.0.1:08080`, ...), the same address once parsed. Pingora 0.9 keys
+/// its table of listening sockets by the address as written and hands a socket already in the
+/// table to any later listener of the same key; two services sharing one socket would each
+/// close it at shutdown, the second time closing whatever descriptor reused its number.
+fn listen_key(addr: SocketAddr, index: usize) -> String {
+    let written = addr.to_string();
+    let host = written
+        .rsplit_once(':')
+        .map_or(written.as_str(), |(host, _)| host);
+    format!("{host}:{}{}", "0".repeat(index), addr.port())
 }
 
 /// Fails if `addr` cannot be listened on. Pingora retries a busy port for 30 s and then panics
@@ -234,6 +260,33 @@ impl BackgroundService for CachePurger {
         tokio::select! {
             () = crate::cache::purge::follow_catalog(self.nats_url.clone(), self.naming.clone()) => {}
             _ = shutdown.changed() => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_service_writes_the_same_address_its_own_way() {
+        for addr in [
+            "127.0.0.1:8080",
+            "0.0.0.0:80",
+            "[::1]:8443",
+            "[fe80::1%2]:443",
+        ] {
+            let addr: SocketAddr = addr.parse().unwrap();
+            let keys: Vec<String> = (0..4).map(|index| listen_key(addr, index)).collect();
+            assert_eq!(keys[0], addr.to_string());
+            for key in &keys {
+                let parsed: SocketAddr = key.parse().unwrap();
+                assert_eq!(parsed, addr, "{key}");
+            }
+            let mut distinct = keys.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), keys.len(), "{keys:?}");
         }
     }
 }
