@@ -647,21 +647,24 @@ impl Scan<'_> {
             self.tokens.push(b'\n');
         }
         // A payload sent base64-encoded is still a payload once the application decodes it
-        // (in a path: the whole path, then each segment, since `/` is a base64 digit).
+        // (in a path: the whole path, then each segment, since `/` is a base64 digit). What
+        // `base64_text` asks first: an encoding mixes cases, which a path segment can do only
+        // where the path does (most paths are lowercase words and ids).
+        let mixed_case = shape.any(class::UPPER) && shape.any(class::LOWER);
         if value.encoding == Encoding::Path {
-            let path = decoded.strip_prefix(b"/").unwrap_or(&decoded);
-            let whole = std::iter::once(path);
-            let segments = path.split(|b| *b == b'/').filter(|s| s.len() != path.len());
-            for candidate in whole.chain(segments) {
-                if let Some(inner) = normalize::base64_text(candidate) {
-                    let views = Views::of_decoded(&inner);
-                    self.views(&views, value);
+            if mixed_case {
+                let path = decoded.strip_prefix(b"/").unwrap_or(&decoded);
+                let whole = std::iter::once(path);
+                let segments = path.split(|b| *b == b'/').filter(|s| s.len() != path.len());
+                for candidate in whole.chain(segments) {
+                    if let Some(inner) = normalize::base64_text(candidate) {
+                        let views = Views::of_decoded(&inner);
+                        self.views(&views, value);
+                    }
                 }
             }
-        } else if shape.all(class::BASE64)
-            // What `base64_text` asks first: an encoding mixes cases.
-            && shape.any(class::UPPER)
-            && shape.any(class::LOWER)
+        } else if mixed_case
+            && shape.all(class::BASE64)
             && let Some(inner) = normalize::base64_text(&decoded)
         {
             let views = Views::of_decoded(&inner);

@@ -625,6 +625,23 @@ fn framework_session_tokens_need_an_off_domain_referer() {
 }
 
 #[test]
+fn a_base64_payload_in_a_path_segment_is_read() {
+    let waf = waf();
+    // `<script>alert(1)</script>` and `' or 1=1--`, base64 (URL-safe alphabet, no padding),
+    // as a segment and as the whole path.
+    for path in [
+        "/products/PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg/reviews",
+        "/JyBvciAxPTEtLQ",
+    ] {
+        let verdict = get(path).verdict(&waf);
+        assert!(verdict.anomalous, "{path}: {}", verdict.rule_ids());
+    }
+    // Lowercase ids and words are base64 digits too, but no encoding: nothing to decode.
+    let verdict = get("/products/0196f5a2-8c1e-7d3b-9a4f-1b2c3d4e5f60/reviews").verdict(&waf);
+    assert!(verdict.hits.is_empty(), "{}", verdict.rule_ids());
+}
+
+#[test]
 fn raw_markers_are_found_wherever_they_sit() {
     let found = [
         "rO0ABXNy",
