@@ -122,6 +122,9 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
     } else {
         (settings.threads.get(), 1)
     };
+    // The front door answers fresh cache hits itself, as the phases would; a shared rate
+    // limit needs Redis for every request, so with one every request takes the phases.
+    let answers_hits = settings.cache_bytes.is_some() && global.is_none();
     let mut socket_options = TcpSocketOptions::default();
     socket_options.so_reuseport = Some(services > 1);
     for index in 0..services {
@@ -143,10 +146,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
         );
         let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
         proxy.handle_init_modules();
-        // The front door answers fresh cache hits itself, as the phases would; a shared rate
-        // limit needs Redis for every request, so with one every request takes the phases.
-        let hits = settings.cache_bytes.is_some() && global.is_none();
-        let hits = hits.then(|| CacheHits {
+        let hits = answers_hits.then(|| CacheHits {
             waf: waf.clone(),
             limits: limits.clone(),
             trusted_hops: settings.trusted_hops,

@@ -33,7 +33,7 @@ pub struct Nats {
 impl Nats {
     fn local(process: Option<ManagedChild>) -> Self {
         Self {
-            url: ServiceUrl::local(format!("nats://127.0.0.1:{CLIENT_PORT}")),
+            url: ServiceUrl::local(local_url()),
             monitor: Some(format!("http://127.0.0.1:{MONITOR_PORT}")),
             process: Owned(process),
         }
@@ -46,6 +46,11 @@ impl Nats {
     pub fn stop(&mut self) {
         self.process.stop();
     }
+}
+
+/// The client URL of the server xtask runs.
+pub fn local_url() -> String {
+    format!("nats://127.0.0.1:{CLIENT_PORT}")
 }
 
 pub fn ensure(layout: &Layout) -> Result<Nats> {
