@@ -7,10 +7,12 @@
 //! add their severity's score once each; a request whose score reaches the threshold is blocked
 //! (or, in detect mode, logged). Protocol rules look at the request as a whole.
 //!
-//! The patterns of one view are compiled into one `RegexSet`, so a value is scanned once per view
-//! whatever the number of rules; libinjection's SQL and HTML5 tokenizers run on the decoded text.
+//! The patterns of one view are compiled into one lazy DFA ([`dfa`]), so a value is scanned once
+//! per view whatever the number of rules; libinjection's SQL and HTML5 tokenizers run on the
+//! decoded text.
 
 mod config;
+mod dfa;
 mod normalize;
 mod request;
 pub mod rules;
@@ -20,9 +22,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use http::{HeaderMap, Method, header};
-use regex::bytes::{RegexSet, RegexSetBuilder};
+use regex_automata::hybrid::dfa::Cache;
+use regex_automata::util::pool::Pool;
 
 pub use config::{Config, Mode};
+use dfa::FormSet;
 use normalize::{Shape, Views, class};
 use request::{BodyKind, Encoding, Parsed, Value};
 use rules::{Check, Form, RULES, Rule, Targets, ids};
@@ -67,25 +71,42 @@ impl Verdict {
     }
 }
 
-/// The patterns of one view, compiled together.
-struct FormSet {
-    set: RegexSet,
-    /// `RULES` index of each pattern of `set`.
-    rules: Vec<usize>,
+/// The compiled pattern sets, one per view (or group of views that read alike).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum SetId {
+    Raw,
+    Text,
+    Sql,
+    /// `Text` and `Sql` together, for values whose two views are the same (most of them).
+    TextAndSql,
+    /// Every view's patterns, for bare tokens (whose views are all the same), matched many at
+    /// once, one per line (see `Scan::flush_tokens`).
+    Token,
+    Cmd,
 }
+
+const SETS: usize = 6;
+/// The forms of each [`SetId`], in its order.
+const SET_FORMS: [&[Form]; SETS] = [
+    &[Form::Raw],
+    &[Form::Text],
+    &[Form::Sql],
+    &[Form::Text, Form::Sql],
+    &[Form::Text, Form::Sql, Form::Cmd],
+    &[Form::Cmd],
+];
+
+/// A lazy DFA cache for each set.
+type Caches = [Cache; SETS];
+type CachesFn = Box<dyn Fn() -> Caches + Send + Sync>;
 
 pub struct Waf {
     config: Config,
     /// `RULES` entries enabled by the paranoia level and not disabled.
     enabled: Vec<bool>,
-    raw: FormSet,
-    text: FormSet,
-    sql: FormSet,
-    /// `text` and `sql` together, for values whose two views are the same (most of them).
-    text_and_sql: FormSet,
-    /// Every view's patterns, for bare tokens and other values whose views are all the same.
-    token: FormSet,
-    cmd: FormSet,
+    sets: [FormSet; SETS],
+    /// The sets' DFA caches, one array per thread inspecting requests.
+    caches: Pool<Caches, CachesFn>,
     sqli: Option<usize>,
     xss: Option<usize>,
     /// [`ids::NEWLINE_IN_ARG_NAME`], checked on every view of a name.
@@ -105,6 +126,8 @@ type Memo = Mutex<HashMap<Box<[u8]>, Arc<[u32]>>>;
 const MEMO_SIZE: usize = 4096;
 /// Longer values are not remembered.
 const MEMO_LEN: usize = 512;
+/// Values from this long are scanned once per request, however often they are repeated in it.
+const REPEAT_LEN: usize = 64;
 /// Headers that the edge itself writes before the WAF sees the request (forwarding
 /// sanitised): the same few values on every request from a client.
 const MEMO_HEADERS: [&str; 4] = [
@@ -264,14 +287,17 @@ impl Waf {
         let find = |check: fn(&Rule) -> bool| RULES.iter().position(check);
         // Only the enabled rules are compiled: a rule off (by level or by the rule file) costs
         // nothing per request.
-        let set = |forms: &[Form]| forms_set(forms, &enabled);
+        let mut sets = Vec::with_capacity(SETS);
+        for forms in SET_FORMS {
+            sets.push(forms_set(forms, &enabled)?);
+        }
+        let sets: [FormSet; SETS] = sets.try_into().map_err(|_| "pattern sets")?;
+        let for_caches = sets.clone();
         Ok(Waf {
-            raw: set(&[Form::Raw])?,
-            text: set(&[Form::Text])?,
-            sql: set(&[Form::Sql])?,
-            text_and_sql: set(&[Form::Text, Form::Sql])?,
-            token: set(&[Form::Text, Form::Sql, Form::Cmd])?,
-            cmd: set(&[Form::Cmd])?,
+            sets,
+            caches: Pool::new(Box::new(move || {
+                std::array::from_fn(|set| for_caches[set].create_cache())
+            })),
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
             newline_in_name: find(|r| r.id == ids::NEWLINE_IN_ARG_NAME),
@@ -288,8 +314,10 @@ impl Waf {
 
     /// Scores `request`.
     pub fn inspect(&self, request: &Request<'_>) -> Verdict {
+        let mut caches = self.caches.get();
         let mut scan = Scan {
             waf: self,
+            caches: &mut caches,
             exclusions: self
                 .config
                 .exclusions
@@ -329,9 +357,29 @@ impl Waf {
         }
         scan.session_ids(request, &parsed);
         scan.rfi_parameters(&parsed);
+        // Values met before in this request (a shipping address repeated as the billing one,
+        // a message quoted twice): what the first matched, by its index in `parsed.values`.
+        let mut repeats: Vec<(usize, Arc<[u32]>)> = Vec::new();
         for (index, value) in parsed.values.iter().enumerate() {
             scan.current = index;
-            scan.value(value);
+            if value.raw.len() < REPEAT_LEN || scan.memo(value).is_some() {
+                scan.value(value);
+                continue;
+            }
+            let earlier = repeats.iter().find(|(earlier, _)| {
+                let earlier = &parsed.values[*earlier];
+                earlier.raw == value.raw
+                    && earlier.targets == value.targets
+                    && earlier.encoding == value.encoding
+            });
+            match earlier {
+                Some((_, matched)) => scan.record(value, matched),
+                None => {
+                    let matched = scan.alone(value);
+                    scan.record(value, &matched);
+                    repeats.push((index, matched));
+                }
+            }
         }
         scan.flush_tokens(&parsed.values);
         scan.verdict()
@@ -350,20 +398,14 @@ fn forms_set(forms: &[Form], enabled: &[bool]) -> Result<FormSet, String> {
             _ => None,
         })
         .unzip();
-    // Multi-line: bare tokens are matched many at once, one per line (see `Scan::tokens`).
-    let set = RegexSetBuilder::new(patterns)
-        .unicode(false)
-        .multi_line(forms.len() == 3)
-        .size_limit(64 << 20)
-        .dfa_size_limit(16 << 20)
-        .build()
-        .map_err(|error| error.to_string())?;
-    Ok(FormSet { set, rules })
+    // Multi-line: bare tokens are matched many at once, one per line (see `Scan::flush_tokens`).
+    FormSet::new(&patterns, rules, forms.len() == 3)
 }
 
 /// One request's evaluation.
-struct Scan<'w> {
+struct Scan<'w, 'c> {
     waf: &'w Waf,
+    caches: &'c mut Caches,
     exclusions: Vec<&'w config::Exclusion>,
     /// The index of the value being scanned.
     current: usize,
@@ -374,7 +416,7 @@ struct Scan<'w> {
     hits: BTreeMap<u32, String>,
 }
 
-impl Scan<'_> {
+impl<'w> Scan<'w, '_> {
     fn applies(&self, index: usize, name: &str) -> bool {
         let rule = &RULES[index];
         self.waf.enabled[index] && !self.exclusions.iter().any(|e| e.covers(rule.id, name))
@@ -546,16 +588,25 @@ impl Scan<'_> {
         }
     }
 
-    fn value(&mut self, value: &Value<'_>) {
+    /// The memo that remembers what `value` matched across requests, if it is of a kind that
+    /// repeats from request to request.
+    fn memo(&self, value: &Value<'_>) -> Option<&'w Memo> {
         let waf = self.waf;
         if value.raw.len() > MEMO_LEN {
-            self.scan_value(value);
+            None
         } else if value.targets.contains(Targets::USER_AGENT) {
-            self.remembered(value, &waf.user_agents);
+            Some(&waf.user_agents)
         } else if value.targets == Targets::HEADERS && MEMO_HEADERS.contains(&value.name.as_ref()) {
-            self.remembered(value, &waf.forwarding);
+            Some(&waf.forwarding)
         } else {
-            self.scan_value(value);
+            None
+        }
+    }
+
+    fn value(&mut self, value: &Value<'_>) {
+        match self.memo(value) {
+            Some(memo) => self.remembered(value, memo),
+            None => self.scan_value(value),
         }
     }
 
@@ -570,18 +621,7 @@ impl Scan<'_> {
         let matched = match known {
             Some(matched) => matched,
             None => {
-                let mut alone = Scan {
-                    waf: self.waf,
-                    exclusions: Vec::new(),
-                    hits: BTreeMap::new(),
-                    current: 0,
-                    tokens: Vec::new(),
-                    token_values: Vec::new(),
-                };
-                alone.scan_value(value);
-                // `value` is not in a slice here: put it in one.
-                alone.flush_tokens(std::slice::from_ref(value));
-                let matched: Arc<[u32]> = alone.hits.into_keys().collect();
+                let matched = self.alone(value);
                 if let Ok(mut agents) = memo.lock() {
                     if agents.len() >= MEMO_SIZE {
                         agents.clear();
@@ -591,7 +631,30 @@ impl Scan<'_> {
                 matched
             }
         };
-        for id in matched.iter() {
+        self.record(value, &matched);
+    }
+
+    /// The ids of the rules `value` matches, scanned on its own, before exclusions.
+    fn alone(&mut self, value: &Value<'_>) -> Arc<[u32]> {
+        let mut alone = Scan {
+            waf: self.waf,
+            caches: &mut *self.caches,
+            exclusions: Vec::new(),
+            hits: BTreeMap::new(),
+            current: 0,
+            tokens: Vec::new(),
+            token_values: Vec::new(),
+        };
+        alone.scan_value(value);
+        // `value` is not in a slice here: put it in one.
+        alone.flush_tokens(std::slice::from_ref(value));
+        alone.hits.into_keys().collect()
+    }
+
+    /// Records the rules `value` matched (found by [`Scan::alone`]), subject to this route's
+    /// exclusions.
+    fn record(&mut self, value: &Value<'_>, matched: &[u32]) {
+        for id in matched {
             if let Some(index) = RULES.iter().position(|r| r.id == *id)
                 && self.applies(index, &value.name)
             {
@@ -609,10 +672,9 @@ impl Scan<'_> {
         };
         // What decoding would hide: looked at only where there is something encoded, or where
         // a bare token (otherwise skipped) may be a Java object or hex-written traversal.
-        let waf = self.waf;
         if raw_shape.any(class::PERCENT | class::NON_ASCII) || raw_markers(&value.raw) {
             let raw = value.raw.to_ascii_lowercase();
-            self.patterns(&waf.raw, &raw, value);
+            self.patterns([(SetId::Raw, &raw)], value);
         }
         if value.targets.contains(Targets::FILES)
             && value
@@ -685,16 +747,18 @@ impl Scan<'_> {
         }
         // Most values read the same in two or all three views: one pass for those.
         match (views.sql_is_text(), views.cmd_is_text()) {
-            (true, true) => self.patterns(&waf.token, text, value),
-            (true, false) => {
-                self.patterns(&waf.text_and_sql, text, value);
-                self.patterns(&waf.cmd, views.cmd(), value);
-            }
-            (false, _) => {
-                self.patterns(&waf.text, text, value);
-                self.patterns(&waf.sql, views.sql(), value);
-                self.patterns(&waf.cmd, views.cmd(), value);
-            }
+            (true, _) => self.patterns(
+                [(SetId::TextAndSql, text), (SetId::Cmd, views.cmd())],
+                value,
+            ),
+            (false, _) => self.patterns(
+                [
+                    (SetId::Text, text),
+                    (SetId::Sql, views.sql()),
+                    (SetId::Cmd, views.cmd()),
+                ],
+                value,
+            ),
         }
         if let Some(index) = waf.sqli
             && self.wants(index, value)
@@ -722,7 +786,15 @@ impl Scan<'_> {
         let waf = self.waf;
         let tokens = std::mem::take(&mut self.tokens);
         let token_values = std::mem::take(&mut self.token_values);
-        if tokens.is_empty() || !waf.token.set.is_match(&tokens) {
+        if tokens.is_empty() {
+            return;
+        }
+        let [matched] = dfa::any_match([dfa::Scan {
+            set: &waf.sets[SetId::Token as usize],
+            cache: &mut self.caches[SetId::Token as usize],
+            haystack: &tokens,
+        }]);
+        if !matched {
             return;
         }
         for (index, range) in token_values {
@@ -731,7 +803,7 @@ impl Scan<'_> {
             } else {
                 &values[index]
             };
-            self.patterns(&waf.token, &tokens[range], value);
+            self.patterns([(SetId::Token, &tokens[range])], value);
         }
     }
 
@@ -743,15 +815,45 @@ impl Scan<'_> {
             && self.applies(index, &value.name)
     }
 
-    fn patterns(&mut self, set: &FormSet, haystack: &[u8], value: &Value<'_>) {
-        // Nearly every value matches nothing: one pass that can stop early decides that.
-        if haystack.is_empty() || !set.set.is_match(haystack) {
-            return;
-        }
-        for matched in set.set.matches(haystack).iter() {
-            let index = set.rules[matched];
-            if self.wants(index, value) {
-                self.hits.insert(RULES[index].id, target_name(value));
+    /// Matches each set against its haystack (stepped together, see [`dfa`]), and records the
+    /// rules that matched.
+    fn patterns<const N: usize>(&mut self, scans: [(SetId, &[u8]); N], value: &Value<'_>) {
+        let waf = self.waf;
+        let ids = scans.map(|(set, _)| set as usize);
+        let empty = scans.iter().any(|(_, haystack)| haystack.is_empty());
+        let answers = match self.caches.get_disjoint_mut(ids) {
+            Ok(caches) if !empty => {
+                let mut next = scans.iter();
+                dfa::any_match(caches.map(|cache| {
+                    let (set, haystack) = next.next().copied().unwrap_or((SetId::Raw, b""));
+                    dfa::Scan {
+                        set: &waf.sets[set as usize],
+                        cache,
+                        haystack,
+                    }
+                }))
+            }
+            // An empty view matches nothing worth a rule; and a set named twice is scanned
+            // once per haystack.
+            _ => scans.map(|(set, haystack)| {
+                !haystack.is_empty()
+                    && dfa::any_match([dfa::Scan {
+                        set: &waf.sets[set as usize],
+                        cache: &mut self.caches[set as usize],
+                        haystack,
+                    }])[0]
+            }),
+        };
+        for ((set, haystack), matched) in scans.into_iter().zip(answers) {
+            if !matched {
+                continue;
+            }
+            let form_set = &waf.sets[set as usize];
+            for pattern in form_set.matches(&mut self.caches[set as usize], haystack) {
+                let index = form_set.rules[pattern];
+                if self.wants(index, value) {
+                    self.hits.insert(RULES[index].id, target_name(value));
+                }
             }
         }
     }
