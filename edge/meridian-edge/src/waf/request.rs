@@ -4,9 +4,10 @@
 use std::borrow::Cow;
 
 use http::{HeaderMap, HeaderName, header};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::rules::Targets;
+
+mod json;
 
 /// At most this many values (arguments, cookies, headers, parts) are inspected; a request with
 /// more is refused (rule 920380), so nothing hides behind the limit.
@@ -225,21 +226,11 @@ impl<'a> Parsed<'a> {
         });
     }
 
-    /// The strings of a JSON document and the names of its members, read as the document is
-    /// parsed: a string without escapes is borrowed from the body, and no tree is built. A
-    /// document that does not parse is inspected whole; the values read before the error are
-    /// dropped.
+    /// The strings of a JSON document and the names of its members ([`json`]). A document
+    /// that does not parse is inspected whole; the values read before the error are dropped.
     fn json(&mut self, body: &'a [u8]) {
         let (values, over_limits) = (self.values.len(), self.over_limits);
-        let mut parser = serde_json::Deserializer::from_slice(body);
-        let parsed = JsonValue {
-            parsed: self,
-            name: Cow::Borrowed(""),
-            depth: 0,
-        }
-        .deserialize(&mut parser)
-        .and_then(|()| parser.end());
-        if parsed.is_err() {
+        if json::read(self, body).is_err() {
             self.values.truncate(values);
             self.over_limits = over_limits;
             self.whole_body(body);
@@ -360,150 +351,6 @@ fn uninspected(name: &HeaderName) -> bool {
     ]
     .contains(name)
         || name.as_str().starts_with("sec-")
-}
-
-/// One JSON value, pushed into `parsed` as it is read: strings as arguments named by the member
-/// they belong to, member names as argument names. Numbers, booleans and null carry nothing to
-/// inject. Deeper than [`MAX_JSON_DEPTH`], the rest is skipped and the limit reported.
-struct JsonValue<'p, 'a> {
-    parsed: &'p mut Parsed<'a>,
-    name: Cow<'a, str>,
-    depth: usize,
-}
-
-impl<'a> JsonValue<'_, 'a> {
-    fn string(self, text: Cow<'a, str>) {
-        self.parsed.push(Value {
-            targets: Targets::ARGS,
-            name: self.name,
-            raw: into_bytes(text),
-            encoding: Encoding::Plain,
-        });
-    }
-
-    fn nested(&mut self, name: Cow<'a, str>) -> JsonValue<'_, 'a> {
-        JsonValue {
-            parsed: self.parsed,
-            name,
-            depth: self.depth + 1,
-        }
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for JsonValue<'_, 'de> {
-    type Value = ();
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        if self.depth > MAX_JSON_DEPTH {
-            self.parsed.over_limits = true;
-            return deserializer.deserialize_ignored_any(IgnoredAny).map(drop);
-        }
-        deserializer.deserialize_any(self)
-    }
-}
-
-impl<'de> Visitor<'de> for JsonValue<'_, 'de> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a JSON value")
-    }
-
-    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<(), E> {
-        self.string(Cow::Borrowed(text));
-        Ok(())
-    }
-
-    fn visit_str<E>(self, text: &str) -> Result<(), E> {
-        self.string(Cow::Owned(text.to_owned()));
-        Ok(())
-    }
-
-    fn visit_string<E>(self, text: String) -> Result<(), E> {
-        self.string(Cow::Owned(text));
-        Ok(())
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_unit<E>(self) -> Result<(), E> {
-        Ok(())
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
-        loop {
-            let name = self.name.clone();
-            if items.next_element_seed(self.nested(name))?.is_none() {
-                return Ok(());
-            }
-        }
-    }
-
-    fn visit_map<A: MapAccess<'de>>(mut self, mut members: A) -> Result<(), A::Error> {
-        while let Some(key) = members.next_key_seed(JsonKey)? {
-            members.next_value_seed(self.nested(key.clone()))?;
-            self.parsed.push(Value {
-                targets: Targets::ARG_NAMES,
-                raw: into_bytes(key.clone()),
-                name: key,
-                encoding: Encoding::Plain,
-            });
-        }
-        Ok(())
-    }
-}
-
-/// A text as bytes, still borrowed if it was.
-fn into_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
-    match text {
-        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-    }
-}
-
-/// A member name, borrowed from the body unless it has escapes.
-struct JsonKey;
-
-impl<'de> DeserializeSeed<'de> for JsonKey {
-    type Value = Cow<'de, str>;
-
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Cow<'de, str>, D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl<'de> Visitor<'de> for JsonKey {
-    type Value = Cow<'de, str>;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a member name")
-    }
-
-    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Borrowed(key))
-    }
-
-    fn visit_str<E>(self, key: &str) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(key.to_owned()))
-    }
-
-    fn visit_string<E>(self, key: String) -> Result<Cow<'de, str>, E> {
-        Ok(Cow::Owned(key))
-    }
 }
 
 fn split_once(input: &[u8], separator: u8) -> (&[u8], &[u8]) {
