@@ -268,6 +268,67 @@ mod tests {
         }
     }
 
+    /// Haystacks of different lengths stepped together: a match anywhere in the longer one
+    /// (first byte, middle, last byte, end of text, or a partial match that lasts long) is
+    /// found after the shorter one has ended, and prose finds nothing.
+    #[test]
+    fn long_haystacks_beside_short_ones_miss_nothing() {
+        let sets = [
+            set(
+                &[r"\bunion\s+select\b", r"x.{0,90}y", r"end$", r"^start"],
+                false,
+            ),
+            set(&[r";\s*cat\b"], false),
+        ];
+        let mut caches: Vec<Cache> = sets.iter().map(FormSet::create_cache).collect();
+        let filler = "the quick brown fox jumps over the lazy dog, again and again ".repeat(4);
+        let inserts = [
+            "",
+            "union select",
+            "x",
+            "y",
+            "union",
+            "select",
+            "; cat",
+            "end",
+            "start",
+        ];
+        for length in [96, 97, 150, 240] {
+            let base = &filler[..length];
+            for insert in inserts {
+                for at in (0..=length)
+                    .step_by(7)
+                    .chain([length / 2 - 1, length / 2, length])
+                {
+                    let mut text = base.to_owned();
+                    text.insert_str(at.min(text.len()), insert);
+                    for other in [&text[..], &base[..10], base] {
+                        let text = text.as_bytes();
+                        let other = other.as_bytes();
+                        let [c0, c1] = &mut caches[..] else {
+                            unreachable!()
+                        };
+                        let [x, y] =
+                            any_match([scan(&sets[0], c0, text), scan(&sets[1], c1, other)]);
+                        assert_eq!(
+                            x,
+                            !sets[0].matches(&mut caches[0], text).is_empty(),
+                            "{insert:?} at {at} in {length}"
+                        );
+                        assert_eq!(y, !sets[1].matches(&mut caches[1], other).is_empty());
+                    }
+                }
+            }
+        }
+        // A partial match begun before the middle and ended far past it.
+        let mut long = "x".to_owned();
+        long.push_str(&"a".repeat(80));
+        long.push('y');
+        long.push_str(&"b".repeat(40));
+        let [found] = any_match([scan(&sets[0], &mut caches[0], long.as_bytes())]);
+        assert!(found);
+    }
+
     #[test]
     fn matches_names_every_pattern_that_matches() {
         let set = set(&[r"select", r"union\s+select", r"drop"], false);
