@@ -61,8 +61,8 @@ impl FormSet {
     pub fn matches(&self, cache: &mut Cache, haystack: &[u8]) -> Vec<usize> {
         let mut found = PatternSet::new(self.dfa.pattern_len());
         let input = Input::new(haystack);
-        // An error is impossible (see `new`); were one to happen, every pattern is run alone
-        // rather than none.
+        // An error is impossible (see `new`); were one to happen, every pattern counts as
+        // matched: the request is refused rather than let through unread.
         if self
             .dfa
             .try_which_overlapping_matches(cache, &input, &mut found)
@@ -83,7 +83,7 @@ pub struct Scan<'a> {
 
 /// Whether some pattern of each scan's set matches its haystack, the scans stepped together.
 /// `true` also where a search failed (impossible, see [`FormSet::new`]): the caller then asks
-/// [`FormSet::matches`].
+/// [`FormSet::matches`], which fails closed.
 pub fn any_match<const N: usize>(mut scans: [Scan<'_>; N]) -> [bool; N] {
     let mut answers = [false; N];
     let mut states = [LazyStateID::default(); N];
