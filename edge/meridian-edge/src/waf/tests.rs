@@ -788,3 +788,35 @@ fn higher_paranoia_levels_add_stricter_rules() {
     let pl4 = at(4);
     assert!(ids(&pl4, &two).contains(&942432));
 }
+
+/// A long value repeated in a request is scanned once, but each copy is judged as its own:
+/// an exclusion covering the first copy's field leaves the second's hit standing (and named),
+/// and a repeated shopper's text stays clean however often it appears.
+#[test]
+fn a_repeated_value_is_judged_for_every_place_it_appears() {
+    let waf = waf();
+    let payload = "1' or '1'='1' union select password from users where name like '%admin%' --";
+    assert!(payload.len() >= super::REPEAT_LEN);
+    // `password` is excluded on the user routes (see `waf.toml`); `name` is not. Either copy
+    // may come first.
+    for (first, second) in [("password", "name"), ("name", "password")] {
+        let body = format!(r#"{{"{first}":"{payload}","{second}":"{payload}"}}"#);
+        let verdict = json("/users/register", &body).verdict(&waf);
+        assert!(verdict.anomalous, "{body}");
+        assert!(
+            verdict.hits.iter().all(|h| h.target == "ARGS:name"),
+            "{:?}",
+            verdict.hits
+        );
+    }
+    let alone = json(
+        "/users/register",
+        &serde_json::json!({"password": payload}).to_string(),
+    );
+    assert!(!alone.verdict(&waf).anomalous);
+    // The same text in a field of its own kind and a repeated note: nothing to find.
+    let note = "Please leave the parcel at the back door if nobody answers; thanks (again)!";
+    let body = serde_json::json!({"gift": {"message": note}, "notes": [note, note], "card": note});
+    let verdict = json("/cart/items", &body.to_string()).verdict(&waf);
+    assert!(verdict.hits.is_empty(), "{:?}", verdict.hits);
+}
