@@ -672,7 +672,9 @@ impl<'w> Scan<'w, '_> {
         };
         // What decoding would hide: looked at only where there is something encoded, or where
         // a bare token (otherwise skipped) may be a Java object or hex-written traversal.
-        if raw_shape.any(class::PERCENT | class::NON_ASCII) || raw_markers(&value.raw) {
+        if raw_shape.any(class::PERCENT | class::NON_ASCII)
+            || (raw_shape.any(class::ZERO) && raw_markers(&value.raw))
+        {
             let raw = value.raw.to_ascii_lowercase();
             self.patterns([(SetId::Raw, &raw)], value);
         }
@@ -942,7 +944,7 @@ fn sql_contexts(text: &str, shape: Shape) -> SqlContexts {
     let anywhere = shape.any(class::COMPARISON)
         || (shape.any(class::HASH) && comment_hash(bytes))
         || (shape.any(class::SEMICOLON) && stacked_statement(bytes))
-        || (shape.any(class::SLASH) && text.contains("/*"));
+        || (shape.any(class::SLASH) && normalize::has_comment_start(text.as_bytes()));
     let escapes_quote = || {
         shape.any(class::QUOTE)
             && bytes.iter().position(quote).is_some_and(|at| {

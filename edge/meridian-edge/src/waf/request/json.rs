@@ -157,13 +157,17 @@ impl<'a> Reader<'_, 'a> {
 
     /// A number, `true`, `false` or `null`.
     fn scalar(&mut self) -> Result<()> {
-        for literal in [&b"true"[..], b"false", b"null"] {
-            if self.bytes[self.at..].starts_with(literal) {
-                self.at += literal.len();
-                return Ok(());
-            }
-        }
-        self.number()
+        // Each literal compared as a constant: no call per number, boolean or null.
+        let rest = &self.bytes[self.at..];
+        let length = match rest.first() {
+            Some(b't') if rest.starts_with(b"true") => 4,
+            Some(b'f') if rest.starts_with(b"false") => 5,
+            Some(b'n') if rest.starts_with(b"null") => 4,
+            Some(b't' | b'f' | b'n') => return Err(Malformed),
+            _ => return self.number(),
+        };
+        self.at += length;
+        Ok(())
     }
 
     /// `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`
