@@ -326,8 +326,9 @@ impl Waf {
                 .collect(),
             hits: BTreeMap::new(),
             current: 0,
-            tokens: Vec::new(),
-            token_values: Vec::new(),
+            // Room for a request's names and short values without growing one step at a time.
+            tokens: Vec::with_capacity(512),
+            token_values: Vec::with_capacity(32),
         };
         let body_kind = scan.protocol(request);
 
@@ -359,7 +360,7 @@ impl Waf {
         scan.rfi_parameters(&parsed);
         // Values met before in this request (a shipping address repeated as the billing one,
         // a message quoted twice): what the first matched, by its index in `parsed.values`.
-        let mut repeats: Vec<(usize, Arc<[u32]>)> = Vec::new();
+        let mut repeats: Vec<(usize, Arc<[u32]>)> = Vec::with_capacity(8);
         for (index, value) in parsed.values.iter().enumerate() {
             scan.current = index;
             if value.raw.len() < REPEAT_LEN || scan.memo(value).is_some() {
