@@ -826,14 +826,11 @@ impl<'w> Scan<'w, '_> {
         let empty = scans.iter().any(|(_, haystack)| haystack.is_empty());
         let answers = match self.caches.get_disjoint_mut(ids) {
             Ok(caches) if !empty => {
-                let mut next = scans.iter();
-                dfa::any_match(caches.map(|cache| {
-                    let (set, haystack) = next.next().copied().unwrap_or((SetId::Raw, b""));
-                    dfa::Scan {
-                        set: &waf.sets[set as usize],
-                        cache,
-                        haystack,
-                    }
+                let mut caches = caches.into_iter();
+                dfa::any_match(scans.map(|(set, haystack)| dfa::Scan {
+                    set: &waf.sets[set as usize],
+                    cache: caches.next().expect("one cache per scan"),
+                    haystack,
                 }))
             }
             // An empty view matches nothing worth a rule; and a set named twice is scanned

@@ -200,9 +200,9 @@ impl<'v> Views<'v> {
             text = Cow::Owned(lower);
             shape = Shape::of(text.as_bytes());
         }
-        let runs = shape.any(class::CONTROL_SPACE | class::NON_ASCII) || double_space(&text);
-        let sql = sql_form(&text, shape, runs).filter(|sql| *sql != *text);
-        let cmd = cmd_form(&text, shape, runs).filter(|cmd| *cmd != text.as_bytes());
+        let space_runs = shape.any(class::CONTROL_SPACE | class::NON_ASCII) || double_space(&text);
+        let sql = sql_form(&text, shape, space_runs).filter(|sql| *sql != *text);
+        let cmd = cmd_form(&text, shape, space_runs).filter(|cmd| *cmd != text.as_bytes());
         Views {
             text,
             shape,

@@ -73,6 +73,45 @@ impl<'a> Reader<'_, 'a> {
         }
     }
 
+    /// Just after a `[` or `{`: whether the container is empty (its `close` is next, and read).
+    fn empty(&mut self, close: u8) -> bool {
+        self.whitespace();
+        let empty = self.peek() == Some(close);
+        if empty {
+            self.at += 1;
+        }
+        empty
+    }
+
+    /// After an item of a container: whether another follows (`,`, read) or the container
+    /// ends (`close`, read).
+    fn more(&mut self, close: u8) -> Result<bool> {
+        self.whitespace();
+        match self.peek() {
+            Some(b',') => {
+                self.at += 1;
+                Ok(true)
+            }
+            Some(byte) if byte == close => {
+                self.at += 1;
+                Ok(false)
+            }
+            _ => Err(Malformed),
+        }
+    }
+
+    /// A member's `"name" :`.
+    fn member_name(&mut self) -> Result<Cow<'a, str>> {
+        self.whitespace();
+        if self.peek() != Some(b'"') {
+            return Err(Malformed);
+        }
+        let name = self.string()?;
+        self.whitespace();
+        self.expect(b':')?;
+        Ok(name)
+    }
+
     /// One value, named `name`, at nesting `depth` (the document is at 0).
     fn value(&mut self, name: Cow<'a, str>, depth: usize) -> Result<()> {
         self.whitespace();
@@ -86,68 +125,40 @@ impl<'a> Reader<'_, 'a> {
                 self.parsed.push(Value {
                     targets: Targets::ARGS,
                     name,
-                    raw: match text {
-                        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
-                        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
-                    },
+                    raw: text_bytes(text),
                     encoding: Encoding::Plain,
                 });
                 Ok(())
             }
             b'[' => {
                 self.at += 1;
-                self.whitespace();
-                if self.peek() == Some(b']') {
-                    self.at += 1;
+                if self.empty(b']') {
                     return Ok(());
                 }
                 loop {
                     self.value(name.clone(), depth + 1)?;
-                    self.whitespace();
-                    match self.peek() {
-                        Some(b',') => self.at += 1,
-                        Some(b']') => {
-                            self.at += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Malformed),
+                    if !self.more(b']')? {
+                        return Ok(());
                     }
                 }
             }
             b'{' => {
                 self.at += 1;
-                self.whitespace();
-                if self.peek() == Some(b'}') {
-                    self.at += 1;
+                if self.empty(b'}') {
                     return Ok(());
                 }
                 loop {
-                    self.whitespace();
-                    if self.peek() != Some(b'"') {
-                        return Err(Malformed);
-                    }
-                    let key = self.string()?;
-                    self.whitespace();
-                    self.expect(b':')?;
+                    let key = self.member_name()?;
                     self.value(key.clone(), depth + 1)?;
                     // After the member's own values, as serde's visitor read them before.
                     self.parsed.push(Value {
                         targets: Targets::ARG_NAMES,
-                        raw: match &key {
-                            Cow::Borrowed(key) => Cow::Borrowed(key.as_bytes()),
-                            Cow::Owned(key) => Cow::Owned(key.clone().into_bytes()),
-                        },
+                        raw: text_bytes(key.clone()),
                         name: key,
                         encoding: Encoding::Plain,
                     });
-                    self.whitespace();
-                    match self.peek() {
-                        Some(b',') => self.at += 1,
-                        Some(b'}') => {
-                            self.at += 1;
-                            return Ok(());
-                        }
-                        _ => return Err(Malformed),
+                    if !self.more(b'}')? {
+                        return Ok(());
                     }
                 }
             }
@@ -312,22 +323,16 @@ impl<'a> Reader<'_, 'a> {
                 b'"' => drop(self.string()?),
                 b'[' => {
                     self.at += 1;
-                    self.whitespace();
-                    if self.peek() == Some(b']') {
-                        self.at += 1;
-                    } else {
+                    if !self.empty(b']') {
                         open.push(b']');
                         continue;
                     }
                 }
                 b'{' => {
                     self.at += 1;
-                    self.whitespace();
-                    if self.peek() == Some(b'}') {
-                        self.at += 1;
-                    } else {
+                    if !self.empty(b'}') {
                         open.push(b'}');
-                        self.member_name()?;
+                        drop(self.member_name()?);
                         continue;
                     }
                 }
@@ -338,34 +343,23 @@ impl<'a> Reader<'_, 'a> {
                 let Some(&close) = open.last() else {
                     return Ok(());
                 };
-                self.whitespace();
-                match self.peek() {
-                    Some(b',') => {
-                        self.at += 1;
-                        if close == b'}' {
-                            self.member_name()?;
-                        }
-                        break;
+                if self.more(close)? {
+                    if close == b'}' {
+                        drop(self.member_name()?);
                     }
-                    Some(byte) if byte == close => {
-                        self.at += 1;
-                        open.pop();
-                    }
-                    _ => return Err(Malformed),
+                    break;
                 }
+                open.pop();
             }
         }
     }
+}
 
-    /// `"name" :`, within an object being skipped.
-    fn member_name(&mut self) -> Result<()> {
-        self.whitespace();
-        if self.peek() != Some(b'"') {
-            return Err(Malformed);
-        }
-        drop(self.string()?);
-        self.whitespace();
-        self.expect(b':')
+/// A text as bytes, still borrowed if it was.
+fn text_bytes(text: Cow<'_, str>) -> Cow<'_, [u8]> {
+    match text {
+        Cow::Borrowed(text) => Cow::Borrowed(text.as_bytes()),
+        Cow::Owned(text) => Cow::Owned(text.into_bytes()),
     }
 }
 
