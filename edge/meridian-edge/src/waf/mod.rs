@@ -671,9 +671,12 @@ impl<'w> Scan<'w, '_> {
             Cow::Borrowed(_) => raw_shape,
             Cow::Owned(ref decoded) => Shape::of(decoded),
         };
-        // What decoding would hide: looked at only where there is something encoded, or where
-        // a bare token (otherwise skipped) may be a Java object or hex-written traversal.
-        if raw_shape.any(class::PERCENT | class::NON_ASCII)
+        // What decoding would hide: looked at only where there is something encoded, where
+        // a bare token (otherwise skipped) may be a Java object or hex-written traversal, or
+        // where bytes that are not UTF-8 may carry a serialized Java object (whose magic
+        // bytes no UTF-8 text holds: accented words need no raw look).
+        if raw_shape.any(class::PERCENT)
+            || (raw_shape.any(class::NON_ASCII) && std::str::from_utf8(&value.raw).is_err())
             || (raw_shape.any(class::ZERO) && raw_markers(&value.raw))
         {
             let raw = value.raw.to_ascii_lowercase();

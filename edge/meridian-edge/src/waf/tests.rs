@@ -670,6 +670,26 @@ fn raw_markers_are_found_wherever_they_sit() {
 }
 
 #[test]
+fn a_java_object_sent_as_raw_bytes_is_caught_and_accented_text_is_not_read_raw() {
+    let waf = waf();
+    let mut object = post("/cart/items", "application/x-www-form-urlencoded", "");
+    object.body = b"note=\xac\xed\x00\x05sr\x00\x11java.util.HashMap".to_vec();
+    let verdict = object.verdict(&waf);
+    assert!(
+        verdict.hits.iter().any(|hit| hit.rule == 944200),
+        "{}",
+        verdict.rule_ids()
+    );
+    // The magic bytes are not UTF-8: text that is (accents, a stray `\xac` inside a word)
+    // cannot hold them.
+    for text in ["Saint-\u{c9}tienne", "caf\u{e9} \u{ac}\u{ed} cr\u{e8}me"] {
+        let body = format!("{{\"city\":\"{text}\"}}");
+        let verdict = json("/users/register", &body).verdict(&waf);
+        assert!(verdict.hits.is_empty(), "{text}: {}", verdict.rule_ids());
+    }
+}
+
+#[test]
 fn libinjection_reads_each_value_in_the_contexts_it_could_inject_into() {
     let contexts = |text: &str| sql_contexts(text, normalize::Shape::of(text.as_bytes()));
     for text in [
