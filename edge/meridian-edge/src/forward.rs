@@ -21,13 +21,14 @@
 
 use std::collections::HashMap;
 use std::io;
+use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::{HeaderName, Method, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::proxy::Session;
 use pingora::{Error, ErrorType, Result};
@@ -395,10 +396,13 @@ async fn exchange(
     }
     let mut buffer = BytesMut::with_capacity(READ_SIZE);
     loop {
-        if let Some(answer) = parse_response(&mut buffer, method).map_err(|error| Failure {
-            error,
-            maybe_seen: true,
-        })? {
+        // Nothing to parse before the first read.
+        if !buffer.is_empty()
+            && let Some(answer) = parse_response(&mut buffer, method).map_err(|error| Failure {
+                error,
+                maybe_seen: true,
+            })?
+        {
             return Ok(answer);
         }
         if buffer.len() >= MAX_RESPONSE_HEAD {
@@ -451,9 +455,15 @@ async fn read_some(stream: &mut TcpStream, buffer: &mut BytesMut) -> Result<usiz
 fn parse_response(buffer: &mut BytesMut, method: &Method) -> Result<Option<Answer>> {
     let invalid = |why: &'static str| Error::explain(ErrorType::InvalidHTTPHeader, why).into_up();
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_RESPONSE_HEADERS];
-        let mut response = httparse::Response::new(&mut slots);
-        let length = match response.parse(buffer) {
+        // Slots left uninitialised: the parser writes those it fills.
+        let mut slots = [const { MaybeUninit::uninit() }; MAX_RESPONSE_HEADERS];
+        let mut response = httparse::Response::new(&mut []);
+        let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+            &mut response,
+            buffer,
+            &mut slots,
+        );
+        let length = match parsed {
             Ok(httparse::Status::Complete(length)) => length,
             Ok(httparse::Status::Partial) => return Ok(None),
             Err(_) => return Err(invalid("malformed response head")),
@@ -469,22 +479,27 @@ fn parse_response(buffer: &mut BytesMut, method: &Method) -> Result<Option<Answe
             buffer.advance(length);
             continue;
         }
-        let mut header = ResponseHeader::build(status, Some(response.headers.len()))?;
+        // The fields go straight into the head's map, once each: without Pingora's map of each
+        // name's case (the cores write lowercase names) and without parsing each name again.
+        let (mut parts, ()) = http::Response::new(()).into_parts();
+        parts.status = status;
+        parts.headers = HeaderMap::with_capacity(response.headers.len());
         let mut lengths = Vec::new();
         let mut chunked = None;
         let mut close = response.version == Some(0);
         for field in response.headers.iter() {
-            let name = field.name;
-            if name.eq_ignore_ascii_case("content-length") {
+            let name = HeaderName::from_bytes(field.name.as_bytes())
+                .map_err(|_| invalid("bad header name"))?;
+            if name == header::CONTENT_LENGTH {
                 lengths.push(field.value);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            } else if name == header::TRANSFER_ENCODING {
                 let last = field
                     .value
                     .rsplit(|b| *b == b',')
                     .next()
                     .unwrap_or_default();
                 chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-            } else if name.eq_ignore_ascii_case("connection") {
+            } else if name == header::CONNECTION {
                 let tokens = field.value.split(|b| *b == b',').map(<[u8]>::trim_ascii);
                 for token in tokens {
                     if token.eq_ignore_ascii_case(b"close") {
@@ -494,20 +509,21 @@ fn parse_response(buffer: &mut BytesMut, method: &Method) -> Result<Option<Answe
                     }
                 }
             }
-            let hop = [
-                "connection",
-                "keep-alive",
-                "proxy-connection",
-                "transfer-encoding",
-                "upgrade",
-                "trailer",
-            ]
-            .iter()
-            .any(|hop| name.eq_ignore_ascii_case(hop));
+            let hop = name == header::CONNECTION
+                || name == header::TRANSFER_ENCODING
+                || name == header::UPGRADE
+                || name == header::TRAILER
+                || matches!(name.as_str(), "keep-alive" | "proxy-connection");
             if !hop {
-                header.append_header(name.to_owned(), field.value)?;
+                let value = HeaderValue::from_bytes(field.value)
+                    .map_err(|_| invalid("bad header value"))?;
+                parts
+                    .headers
+                    .try_append(name, value)
+                    .map_err(|_| invalid("too many header fields"))?;
             }
         }
+        let mut header = ResponseHeader::from(parts);
         let no_body = *method == Method::HEAD
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;

@@ -18,6 +18,7 @@ use async_trait::async_trait;
 use http::{HeaderValue, header};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
+use pingora::{ErrorType, OrErr};
 
 use super::{Outcome, Phase};
 use crate::context::RequestCtx;
@@ -97,8 +98,11 @@ fn rewrite(request: &mut RequestHeader, client: Option<IpAddr>, tls: bool) -> pi
     }
     // Without an IP peer (a Unix socket), no value is better than the client's.
     if let Some(client) = client {
-        request.insert_header("x-forwarded-for", client.to_string())?;
-        request.insert_header("x-real-ip", client.to_string())?;
+        // Written once, shared by both headers.
+        let client = HeaderValue::try_from(client.to_string())
+            .or_err(ErrorType::InvalidHTTPHeader, "client address")?;
+        request.insert_header("x-forwarded-for", client.clone())?;
+        request.insert_header("x-real-ip", client)?;
     } else {
         request.remove_header("x-forwarded-for");
         request.remove_header("x-real-ip");
