@@ -19,11 +19,11 @@ pub mod rules;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, Method, header};
 use regex_automata::hybrid::dfa::Cache;
-use regex_automata::util::pool::Pool;
 
 pub use config::{Config, Mode};
 use dfa::FormSet;
@@ -98,29 +98,57 @@ const SET_FORMS: [&[Form]; SETS] = [
 
 /// A lazy DFA cache for each set.
 type Caches = [Cache; SETS];
-type CachesFn = Box<dyn Fn() -> Caches + Send + Sync>;
+
+/// What a thread inspecting requests keeps from one request to the next: the sets' DFA caches
+/// and the memos.
+struct Local {
+    caches: Caches,
+    memos: [Memo; MEMOS],
+}
+
+/// The [`Local`]s of the threads: each thread takes the slot its number names, so that no
+/// memory is written by two cores per request (a lock or a counter shared by every thread
+/// would be, and its cache line would travel between cores with every request). Threads past
+/// [`SLOTS`] share slots, taking turns.
+const SLOTS: usize = 64;
+
+/// A cache line of its own for each slot.
+#[repr(align(128))]
+struct Slot(Mutex<Option<Local>>);
+
+/// The slot of the calling thread.
+fn slot_index() -> usize {
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SLOT: usize = THREADS.fetch_add(1, Ordering::Relaxed) % SLOTS;
+    }
+    SLOT.with(|slot| *slot)
+}
 
 pub struct Waf {
     config: Config,
     /// `RULES` entries enabled by the paranoia level and not disabled.
     enabled: Vec<bool>,
     sets: [FormSet; SETS],
-    /// The sets' DFA caches, one array per thread inspecting requests.
-    caches: Pool<Caches, CachesFn>,
+    /// One [`Local`] per thread inspecting requests, made on its first request.
+    slots: Box<[Slot]>,
     sqli: Option<usize>,
     xss: Option<usize>,
     /// [`ids::NEWLINE_IN_ARG_NAME`], checked on every view of a name.
     newline_in_name: Option<usize>,
-    /// What each recently seen User-Agent matched: a client sends the same one with every
-    /// request, and it is the longest value of most GETs.
-    user_agents: Memo,
-    /// What each recently seen value of the [`MEMO_HEADERS`] matched.
-    forwarding: Memo,
 }
 
 /// A value → the ids of the rules it matched (before exclusions). One memo holds values of
 /// one kind of target only, so that the value alone decides what it matched.
-type Memo = Mutex<HashMap<Box<[u8]>, Arc<[u32]>>>;
+type Memo = HashMap<Box<[u8]>, Arc<[u32]>>;
+
+/// The memos of a [`Local`], by kind of value.
+const MEMOS: usize = 2;
+/// What each recently seen User-Agent matched: a client sends the same one with every request,
+/// and it is the longest value of most GETs.
+const USER_AGENTS: usize = 0;
+/// What each recently seen value of the [`MEMO_HEADERS`] matched.
+const FORWARDING: usize = 1;
 
 /// Values remembered at most per memo; a memo starts over when full.
 const MEMO_SIZE: usize = 4096;
@@ -292,19 +320,14 @@ impl Waf {
             sets.push(forms_set(forms, &enabled)?);
         }
         let sets: [FormSet; SETS] = sets.try_into().map_err(|_| "pattern sets")?;
-        let for_caches = sets.clone();
         Ok(Waf {
             sets,
-            caches: Pool::new(Box::new(move || {
-                std::array::from_fn(|set| for_caches[set].create_cache())
-            })),
+            slots: (0..SLOTS).map(|_| Slot(Mutex::new(None))).collect(),
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
             newline_in_name: find(|r| r.id == ids::NEWLINE_IN_ARG_NAME),
             enabled,
             config,
-            user_agents: Mutex::new(HashMap::new()),
-            forwarding: Mutex::new(HashMap::new()),
         })
     }
 
@@ -312,12 +335,34 @@ impl Waf {
         self.config.mode
     }
 
+    /// The calling thread's [`Local`], made if it has none. A slot left poisoned by a panic
+    /// mid-inspection starts afresh.
+    fn local(&self) -> MutexGuard<'_, Option<Local>> {
+        let slot = &self.slots[slot_index()].0;
+        let mut local = slot.lock().unwrap_or_else(|poisoned| {
+            slot.clear_poison();
+            let mut local = poisoned.into_inner();
+            *local = None;
+            local
+        });
+        if local.is_none() {
+            *local = Some(Local {
+                caches: std::array::from_fn(|set| self.sets[set].create_cache()),
+                memos: std::array::from_fn(|_| HashMap::new()),
+            });
+        }
+        local
+    }
+
     /// Scores `request`.
     pub fn inspect(&self, request: &Request<'_>) -> Verdict {
-        let mut caches = self.caches.get();
+        let mut slot = self.local();
+        let Some(local) = slot.as_mut() else {
+            unreachable!("`Waf::local` fills the slot")
+        };
         let mut scan = Scan {
             waf: self,
-            caches: &mut caches,
+            local,
             exclusions: self
                 .config
                 .exclusions
@@ -406,7 +451,7 @@ fn forms_set(forms: &[Form], enabled: &[bool]) -> Result<FormSet, String> {
 /// One request's evaluation.
 struct Scan<'w, 'c> {
     waf: &'w Waf,
-    caches: &'c mut Caches,
+    local: &'c mut Local,
     exclusions: Vec<&'w config::Exclusion>,
     /// The index of the value being scanned.
     current: usize,
@@ -591,14 +636,13 @@ impl<'w> Scan<'w, '_> {
 
     /// The memo that remembers what `value` matched across requests, if it is of a kind that
     /// repeats from request to request.
-    fn memo(&self, value: &Value<'_>) -> Option<&'w Memo> {
-        let waf = self.waf;
+    fn memo(&self, value: &Value<'_>) -> Option<usize> {
         if value.raw.len() > MEMO_LEN {
             None
         } else if value.targets.contains(Targets::USER_AGENT) {
-            Some(&waf.user_agents)
+            Some(USER_AGENTS)
         } else if value.targets == Targets::HEADERS && MEMO_HEADERS.contains(&value.name.as_ref()) {
-            Some(&waf.forwarding)
+            Some(FORWARDING)
         } else {
             None
         }
@@ -612,23 +656,19 @@ impl<'w> Scan<'w, '_> {
     }
 
     /// A value of a kind that repeats across requests: what it matched is remembered in
-    /// `memo` (before this route's exclusions, which are applied to the remembered rules as
-    /// to fresh ones).
-    fn remembered(&mut self, value: &Value<'_>, memo: &Memo) {
-        let known = memo
-            .lock()
-            .ok()
-            .and_then(|agents| agents.get(value.raw.as_ref()).cloned());
+    /// memo `memo` (before this route's exclusions, which are applied to the remembered rules
+    /// as to fresh ones).
+    fn remembered(&mut self, value: &Value<'_>, memo: usize) {
+        let known = self.local.memos[memo].get(value.raw.as_ref()).cloned();
         let matched = match known {
             Some(matched) => matched,
             None => {
                 let matched = self.alone(value);
-                if let Ok(mut agents) = memo.lock() {
-                    if agents.len() >= MEMO_SIZE {
-                        agents.clear();
-                    }
-                    agents.insert(value.raw.as_ref().into(), Arc::clone(&matched));
+                let values = &mut self.local.memos[memo];
+                if values.len() >= MEMO_SIZE {
+                    values.clear();
                 }
+                values.insert(value.raw.as_ref().into(), Arc::clone(&matched));
                 matched
             }
         };
@@ -639,7 +679,7 @@ impl<'w> Scan<'w, '_> {
     fn alone(&mut self, value: &Value<'_>) -> Arc<[u32]> {
         let mut alone = Scan {
             waf: self.waf,
-            caches: &mut *self.caches,
+            local: &mut *self.local,
             exclusions: Vec::new(),
             hits: BTreeMap::new(),
             current: 0,
@@ -797,7 +837,7 @@ impl<'w> Scan<'w, '_> {
         }
         let [matched] = dfa::any_match([dfa::Scan {
             set: &waf.sets[SetId::Token as usize],
-            cache: &mut self.caches[SetId::Token as usize],
+            cache: &mut self.local.caches[SetId::Token as usize],
             haystack: &tokens,
         }]);
         if !matched {
@@ -827,7 +867,7 @@ impl<'w> Scan<'w, '_> {
         let waf = self.waf;
         let ids = scans.map(|(set, _)| set as usize);
         let empty = scans.iter().any(|(_, haystack)| haystack.is_empty());
-        let answers = match self.caches.get_disjoint_mut(ids) {
+        let answers = match self.local.caches.get_disjoint_mut(ids) {
             Ok(caches) if !empty => {
                 let mut caches = caches.into_iter();
                 dfa::any_match(scans.map(|(set, haystack)| dfa::Scan {
@@ -842,7 +882,7 @@ impl<'w> Scan<'w, '_> {
                 !haystack.is_empty()
                     && dfa::any_match([dfa::Scan {
                         set: &waf.sets[set as usize],
-                        cache: &mut self.caches[set as usize],
+                        cache: &mut self.local.caches[set as usize],
                         haystack,
                     }])[0]
             }),
@@ -852,7 +892,7 @@ impl<'w> Scan<'w, '_> {
                 continue;
             }
             let form_set = &waf.sets[set as usize];
-            for pattern in form_set.matches(&mut self.caches[set as usize], haystack) {
+            for pattern in form_set.matches(&mut self.local.caches[set as usize], haystack) {
                 let index = form_set.rules[pattern];
                 if self.wants(index, value) {
                     self.hits.insert(RULES[index].id, target_name(value));
