@@ -19,6 +19,8 @@
 //! - `reply` and `problem`: every response the edge writes itself, errors as problem+json.
 //! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
 //! - [`logging`] and `metrics`: the access log and the request counters.
+//! - `per_thread`: state every request writes, kept per thread so no cache line travels
+//!   between cores (the WAF's caches, the log batch, the counters).
 
 mod auth;
 mod cache;
@@ -28,6 +30,7 @@ mod front;
 mod global_limits;
 pub mod logging;
 mod metrics;
+mod per_thread;
 mod phases;
 mod problem;
 mod proxy;

@@ -11,9 +11,12 @@ use std::time::Duration;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
+use crate::per_thread::PerThread;
+
 /// How often the buffered lines go out.
 const FLUSH_EVERY: Duration = Duration::from_millis(50);
-/// Past this many buffered bytes (the output is stuck), new lines are dropped.
+/// Past this many bytes buffered by one thread (the output is stuck), its new lines are
+/// dropped.
 const MAX_BUFFERED: usize = 8 << 20;
 
 /// Installs the global subscriber; call once, from `main`.
@@ -21,8 +24,10 @@ const MAX_BUFFERED: usize = 8 << 20;
 /// Lines are collected in memory and written to stdout by a background thread every
 /// [`FLUSH_EVERY`]: the access log is one line per request, and a `write` per line on the
 /// proxy's threads cost about a tenth of its throughput, as did waking a writer thread per line
-/// (a seventh, on cache hits). When the output falls behind by more than [`MAX_BUFFERED`], lines
-/// are dropped rather than slowing requests.
+/// (a seventh, on cache hits). Each thread collects its own lines (one buffer shared by all
+/// would travel between cores with every request), so within one flush the lines come thread by
+/// thread, each with its timestamp. When the output falls behind by more than [`MAX_BUFFERED`],
+/// lines are dropped rather than slowing requests.
 pub fn init() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::stdout().is_terminal();
@@ -55,29 +60,49 @@ pub fn init() {
         .init();
 }
 
-/// Log lines waiting for the writer thread.
-#[derive(Clone, Default)]
-struct Batched(Arc<Mutex<Vec<u8>>>);
+/// Log lines waiting for the writer thread, by the thread that wrote them (the lock is taken
+/// by that thread and, every [`FLUSH_EVERY`], by the writer).
+#[derive(Clone)]
+struct Batched(Arc<PerThread<Mutex<Vec<u8>>>>);
+
+impl Default for Batched {
+    fn default() -> Self {
+        Batched(Arc::new(PerThread::new(|| Mutex::new(Vec::new()))))
+    }
+}
 
 impl Batched {
     fn flush_to(&self, out: &mut impl Write) {
-        let lines = {
-            let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-            std::mem::take(&mut *buffer)
-        };
-        if !lines.is_empty() {
+        let mut wrote = false;
+        for buffer in self.0.iter() {
+            let lines = {
+                let mut buffer = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+                if buffer.is_empty() {
+                    continue;
+                }
+                std::mem::take(&mut *buffer)
+            };
             let _ = out.write_all(&lines);
+            wrote = true;
+        }
+        if wrote {
             let _ = out.flush();
+        }
+    }
+
+    /// Adds `bytes` to the calling thread's lines.
+    fn append(&self, bytes: &[u8]) {
+        let buffer = self.0.mine();
+        let mut buffer = buffer.lock().unwrap_or_else(PoisonError::into_inner);
+        if buffer.len() + bytes.len() <= MAX_BUFFERED {
+            buffer.extend_from_slice(bytes);
         }
     }
 }
 
 impl Write for Batched {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        let mut buffer = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if buffer.len() + bytes.len() <= MAX_BUFFERED {
-            buffer.extend_from_slice(bytes);
-        }
+        self.append(bytes);
         Ok(bytes.len())
     }
 
@@ -131,7 +156,8 @@ pub(crate) fn access(record: &AccessRecord<'_>) {
     LINE.with_borrow_mut(|line| {
         line.clear();
         access_line(line, std::time::SystemTime::now(), record);
-        let _ = out.clone().write_all(line);
+        // Not through a clone: that would count a reference on the shared `Arc` per request.
+        out.append(line);
     });
 }
 

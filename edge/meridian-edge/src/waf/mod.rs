@@ -19,12 +19,12 @@ pub mod rules;
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, Method, header};
 use regex_automata::hybrid::dfa::Cache;
 
+use crate::per_thread::PerThread;
 pub use config::{Config, Mode};
 use dfa::FormSet;
 use normalize::{Shape, Views, class};
@@ -106,32 +106,14 @@ struct Local {
     memos: [Memo; MEMOS],
 }
 
-/// The [`Local`]s of the threads: each thread takes the slot its number names, so that no
-/// memory is written by two cores per request (a lock or a counter shared by every thread
-/// would be, and its cache line would travel between cores with every request). Threads past
-/// [`SLOTS`] share slots, taking turns.
-const SLOTS: usize = 64;
-
-/// A cache line of its own for each slot.
-#[repr(align(128))]
-struct Slot(Mutex<Option<Local>>);
-
-/// The slot of the calling thread.
-fn slot_index() -> usize {
-    static THREADS: AtomicUsize = AtomicUsize::new(0);
-    thread_local! {
-        static SLOT: usize = THREADS.fetch_add(1, Ordering::Relaxed) % SLOTS;
-    }
-    SLOT.with(|slot| *slot)
-}
-
 pub struct Waf {
     config: Config,
     /// `RULES` entries enabled by the paranoia level and not disabled.
     enabled: Vec<bool>,
     sets: [FormSet; SETS],
-    /// One [`Local`] per thread inspecting requests, made on its first request.
-    slots: Box<[Slot]>,
+    /// One [`Local`] per thread inspecting requests, made on its first request (the lock is
+    /// only ever contended by threads past `per_thread::SLOTS`).
+    locals: PerThread<Mutex<Option<Local>>>,
     sqli: Option<usize>,
     xss: Option<usize>,
     /// [`ids::NEWLINE_IN_ARG_NAME`], checked on every view of a name.
@@ -322,7 +304,7 @@ impl Waf {
         let sets: [FormSet; SETS] = sets.try_into().map_err(|_| "pattern sets")?;
         Ok(Waf {
             sets,
-            slots: (0..SLOTS).map(|_| Slot(Mutex::new(None))).collect(),
+            locals: PerThread::new(|| Mutex::new(None)),
             sqli: find(|r| matches!(r.check, Check::LibinjectionSqli)),
             xss: find(|r| matches!(r.check, Check::LibinjectionXss)),
             newline_in_name: find(|r| r.id == ids::NEWLINE_IN_ARG_NAME),
@@ -338,7 +320,7 @@ impl Waf {
     /// The calling thread's [`Local`], made if it has none. A slot left poisoned by a panic
     /// mid-inspection starts afresh.
     fn local(&self) -> MutexGuard<'_, Option<Local>> {
-        let slot = &self.slots[slot_index()].0;
+        let slot = self.locals.mine();
         let mut local = slot.lock().unwrap_or_else(|poisoned| {
             slot.clear_poison();
             let mut local = poisoned.into_inner();
