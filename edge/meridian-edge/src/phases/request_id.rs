@@ -3,10 +3,13 @@
 //! The id ends up in log lines and upstream logs, so an arbitrary client value is not trusted:
 //! only 1 to 128 characters of `[A-Za-z0-9._:-]` are kept (enough for UUIDs, trace ids and most
 //! load balancers' ids; nothing that could break a log line or a header). UUID v7 ids sort by
-//! time, which keeps them useful as an index key downstream.
+//! time, which keeps them useful as an index key downstream (by the millisecond; within one,
+//! the ids of one proxy thread are in order).
 
 use async_trait::async_trait;
 use pingora::proxy::Session;
+use uuid::timestamp::context::ThreadLocalContext;
+use uuid::{ContextV7, Timestamp, Uuid};
 
 use super::{Outcome, Phase};
 use crate::context::RequestCtx;
@@ -33,7 +36,14 @@ impl RequestId {
     }
 
     pub fn generate() -> Self {
-        RequestId(uuid::Uuid::now_v7().to_string())
+        // A context per thread: `Uuid::now_v7`'s is one Mutex for the process, which every
+        // request on every thread would take.
+        thread_local! {
+            static CONTEXT: ContextV7 = const { ContextV7::new() };
+        }
+        let id = Uuid::new_v7(Timestamp::now(ThreadLocalContext::new(&CONTEXT)));
+        let mut text = [0; uuid::fmt::Hyphenated::LENGTH];
+        RequestId(id.hyphenated().encode_lower(&mut text).to_owned())
     }
 
     pub fn as_str(&self) -> &str {
@@ -100,5 +110,27 @@ mod tests {
         let uuid = uuid::Uuid::parse_str(id.as_str()).unwrap();
         assert_eq!(uuid.get_version_num(), 7);
         assert_eq!(RequestId::from_client(id.as_str().as_bytes()), Some(id));
+    }
+
+    /// Ids made at once on several threads are all different, and each thread's are in order.
+    #[test]
+    fn ids_from_many_threads_are_unique_and_each_threads_ascend() {
+        let ids: Vec<Vec<String>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = (0..4)
+                .map(|_| {
+                    scope.spawn(|| {
+                        (0..2000)
+                            .map(|_| RequestId::generate().as_str().to_owned())
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads.into_iter().map(|t| t.join().unwrap()).collect()
+        });
+        for thread in &ids {
+            assert!(thread.windows(2).all(|pair| pair[0] < pair[1]));
+        }
+        let all: std::collections::HashSet<&String> = ids.iter().flatten().collect();
+        assert_eq!(all.len(), 8000);
     }
 }
