@@ -317,31 +317,24 @@ impl Waf {
         self.config.mode
     }
 
-    /// The calling thread's [`Local`], made if it has none. A slot left poisoned by a panic
-    /// mid-inspection starts afresh.
-    fn local(&self) -> MutexGuard<'_, Option<Local>> {
+    /// The calling thread's slot. One left poisoned by a panic mid-inspection starts afresh.
+    fn slot(&self) -> MutexGuard<'_, Option<Local>> {
         let slot = self.locals.mine();
-        let mut local = slot.lock().unwrap_or_else(|poisoned| {
+        slot.lock().unwrap_or_else(|poisoned| {
             slot.clear_poison();
             let mut local = poisoned.into_inner();
             *local = None;
             local
-        });
-        if local.is_none() {
-            *local = Some(Local {
-                caches: std::array::from_fn(|set| self.sets[set].create_cache()),
-                memos: std::array::from_fn(|_| HashMap::new()),
-            });
-        }
-        local
+        })
     }
 
     /// Scores `request`.
     pub fn inspect(&self, request: &Request<'_>) -> Verdict {
-        let mut slot = self.local();
-        let Some(local) = slot.as_mut() else {
-            unreachable!("`Waf::local` fills the slot")
-        };
+        let mut slot = self.slot();
+        let local = slot.get_or_insert_with(|| Local {
+            caches: std::array::from_fn(|set| self.sets[set].create_cache()),
+            memos: std::array::from_fn(|_| HashMap::new()),
+        });
         let mut scan = Scan {
             waf: self,
             local,
