@@ -24,7 +24,6 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -36,6 +35,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::context::RequestCtx;
+use crate::per_thread::PerThread;
 use crate::phases::X_REQUEST_ID;
 use crate::problem::NO_UPSTREAM;
 use crate::reply;
@@ -75,12 +75,13 @@ const HOP_BY_HOP: [&str; 12] = [
     "expect",
 ];
 
-/// The edge's idle connections to the cores, by address, one pool per proxy thread. Each
+/// The edge's idle connections to the cores, by address, one pool per proxy thread
+/// ([`PerThread`]: the lock is only ever taken by its own thread). Each
 /// thread runs its own runtime (no work stealing, see `server`), and a connection is watched by
 /// the reactor of the thread that opened it: kept in that thread's pool, its readiness never
 /// has to wake another thread.
 pub struct Forwarder {
-    pools: Box<[Mutex<Pool>]>,
+    pools: PerThread<Mutex<Pool>>,
 }
 
 type Pool = HashMap<SocketAddr, Vec<Idle>>;
@@ -114,20 +115,15 @@ enum Framing {
 }
 
 impl Forwarder {
-    /// A forwarder for `threads` proxy threads.
-    pub fn new(threads: usize) -> Self {
+    pub fn new() -> Self {
         Self {
-            pools: (0..threads.max(1)).map(|_| Mutex::default()).collect(),
+            pools: PerThread::new(Mutex::default),
         }
     }
 
-    /// The calling thread's pool (threads beyond the count share).
+    /// The calling thread's pool.
     fn pool(&self) -> &Mutex<Pool> {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        thread_local! {
-            static SLOT: usize = NEXT.fetch_add(1, Ordering::Relaxed);
-        }
-        &self.pools[SLOT.with(|slot| *slot) % self.pools.len()]
+        self.pools.mine()
     }
 
     /// Forwards the request with `body` to the cores of the request's plan and relays the

@@ -20,7 +20,7 @@
 //! - `tls`: the HTTPS certificate, operator-provided or a generated development one.
 //! - [`logging`] and `metrics`: the access log and the request counters.
 //! - `per_thread`: state every request writes, kept per thread so no cache line travels
-//!   between cores (the WAF's caches, the log batch, the counters).
+//!   between cores (the WAF's caches, the log batch, the counters, the upstream pools).
 
 mod auth;
 mod cache;

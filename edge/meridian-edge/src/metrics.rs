@@ -27,10 +27,9 @@ const DURATION_HELP: &str =
 /// The histogram's upper bounds, in seconds (Prometheus' defaults); `+Inf` is implied.
 const BOUNDS: &[f64; 11] = DEFAULT_BUCKETS;
 
-/// One thread's counts of one status class.
+/// One thread's counts of one status class (its requests are the buckets' sum).
 #[derive(Default)]
 struct Counts {
-    requests: AtomicU64,
     /// Requests per bucket (not cumulative): the first bound at or over the duration, or
     /// past the last bound.
     buckets: [AtomicU64; BOUNDS.len() + 1],
@@ -62,9 +61,8 @@ impl Metrics {
             .iter()
             .position(|bound| seconds <= *bound)
             .unwrap_or(BOUNDS.len());
-        // Relaxed: each count is read on its own; a scrape may see one request counted and
-        // its bucket not yet, as with Prometheus' own counters.
-        counts.requests.fetch_add(1, Ordering::Relaxed);
+        // Relaxed: each count is read on its own; a scrape may see a request's bucket and not
+        // yet its duration in the sum, as with Prometheus' own histograms.
         counts.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
         counts.nanos.fetch_add(nanos, Ordering::Relaxed);
@@ -73,12 +71,10 @@ impl Metrics {
     /// The counts of class `class` (an index of [`CLASSES`]) summed over the threads:
     /// requests, the cumulative bucket counts, and the durations' sum in seconds.
     fn totals(&self, class: usize) -> (u64, [u64; BOUNDS.len()], f64) {
-        let mut requests = 0;
         let mut buckets = [0; BOUNDS.len() + 1];
         let mut nanos: u128 = 0;
         for counts in self.counts.iter() {
             let counts = &counts[class];
-            requests += counts.requests.load(Ordering::Relaxed);
             for (total, count) in buckets.iter_mut().zip(&counts.buckets) {
                 *total += count.load(Ordering::Relaxed);
             }
@@ -90,6 +86,7 @@ impl Metrics {
             running += count;
             cumulative[at] = running;
         }
+        let requests = running + buckets[BOUNDS.len()];
         (requests, cumulative, nanos as f64 / 1e9)
     }
 }

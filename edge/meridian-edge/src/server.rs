@@ -142,7 +142,7 @@ pub fn build(settings: Settings) -> anyhow::Result<Server> {
             Arc::clone(&upstreams),
             metrics.clone(),
             settings.cache_bytes.is_some(),
-            Forwarder::new(threads_each),
+            Forwarder::new(),
         );
         let mut proxy = HttpProxy::new(proxy, Arc::clone(&server.configuration));
         proxy.handle_init_modules();
