@@ -3,10 +3,12 @@
 use std::time::Instant;
 
 use bytes::Bytes;
+use pingora::http::RequestHeader;
 
 use std::net::IpAddr;
 
-use crate::phases::RequestId;
+use crate::auth::token::Role;
+use crate::phases::{Asserted, RequestId};
 use crate::ratelimit::Decision;
 use crate::upstreams::UpstreamPlan;
 
@@ -19,10 +21,12 @@ pub struct RequestCtx {
     pub upstream_plan: Option<UpstreamPlan>,
     /// The last upstream tried, for the access log.
     pub upstream: Option<String>,
-    /// The client's address: the TCP peer, or the one trusted proxies name (forwarding phase).
+    /// The client's address: the TCP peer, or the one trusted proxies name (`ResolveClient`).
     pub client_ip: Option<IpAddr>,
     /// The verified caller (authenticate phase).
     pub user_id: Option<String>,
+    /// The verified caller's role (authenticate phase).
+    pub role: Option<Role>,
     /// The tightest rate-limit decision, reported in `RateLimit-*` headers.
     pub rate_limit: Option<Decision>,
     /// The request body, once a phase has read it whole (the WAF does).
@@ -38,6 +42,7 @@ impl RequestCtx {
             upstream: None,
             client_ip: None,
             user_id: None,
+            role: None,
             rate_limit: None,
             body: None,
         }
@@ -51,5 +56,14 @@ impl RequestCtx {
     /// so every response and log line carries an id.
     pub fn request_id(&mut self) -> &RequestId {
         self.request_id.get_or_insert_with(RequestId::generate)
+    }
+
+    /// What the edge asserts to the core about `request` (over TLS or not).
+    pub fn asserted<'a>(&'a mut self, request: &'a RequestHeader, tls: bool) -> Asserted<'a> {
+        self.request_id();
+        let this: &'a RequestCtx = self;
+        let id = this.request_id.as_ref().map_or("", RequestId::as_str);
+        let user = this.user_id.as_deref().zip(this.role);
+        Asserted::new(request, tls, this.client_ip, id, user)
     }
 }

@@ -36,7 +36,7 @@ use tokio::net::TcpStream;
 
 use crate::context::RequestCtx;
 use crate::per_thread::PerThread;
-use crate::phases::X_REQUEST_ID;
+use crate::phases::{self, Asserted, X_REQUEST_ID, is_asserted};
 use crate::problem::NO_UPSTREAM;
 use crate::reply;
 use crate::upstreams::Upstreams;
@@ -136,9 +136,10 @@ impl Forwarder {
         upstreams: &Upstreams,
         body: Bytes,
     ) -> Result<()> {
+        let tls = phases::is_tls(session);
         let request = session.req_header();
         let method = request.method.clone();
-        let head = request_head(request, body.len());
+        let head = request_head(request, &ctx.asserted(request, tls), body.len());
         let safe = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut last_error = None;
         let plan = ctx.upstream_plan.get_or_insert_with(|| upstreams.plan());
@@ -305,8 +306,9 @@ async fn connect(socket: SocketAddr) -> Result<TcpStream> {
     }
 }
 
-/// The request as the core receives it.
-fn request_head(request: &RequestHeader, body_length: usize) -> Vec<u8> {
+/// The request as the core receives it: what the edge asserts replaces whatever the client
+/// sent under the same names.
+fn request_head(request: &RequestHeader, asserted: &Asserted<'_>, body_length: usize) -> Vec<u8> {
     let mut head = Vec::with_capacity(1024);
     let target = request
         .uri
@@ -327,6 +329,7 @@ fn request_head(request: &RequestHeader, body_length: usize) -> Vec<u8> {
     let forwarded = |name: &HeaderName| {
         let name = name.as_str();
         !HOP_BY_HOP.contains(&name)
+            && !is_asserted(name)
             && !nominated
                 .iter()
                 .any(|other| other.eq_ignore_ascii_case(name))
@@ -347,6 +350,7 @@ fn request_head(request: &RequestHeader, body_length: usize) -> Vec<u8> {
             head.extend_from_slice(b"\r\n");
         }
     }
+    asserted.write(&mut head);
     let bodied = matches!(request.method, Method::POST | Method::PUT | Method::PATCH);
     if body_length > 0 || bodied {
         head.extend_from_slice(format!("content-length: {body_length}\r\n").as_bytes());
@@ -775,8 +779,12 @@ mod tests {
             .unwrap();
         request.insert_header("Content-Length", "999").unwrap();
         request.insert_header("Expect", "100-continue").unwrap();
-        request.insert_header("X-Request-Id", "r-1").unwrap();
-        let head = String::from_utf8(request_head(&request, 12)).unwrap();
+        request.insert_header("X-Request-Id", "forged").unwrap();
+        request.insert_header("X-Real-IP", "6.6.6.6").unwrap();
+        request.insert_header("X-Meridian-Role", "admin").unwrap();
+        let client = Some("198.51.100.2".parse().unwrap());
+        let asserted = Asserted::new(&request, false, client, "r-1", None);
+        let head = String::from_utf8(request_head(&request, &asserted, 12)).unwrap();
         assert!(
             head.starts_with("POST /cart/items?x=1 HTTP/1.1\r\n"),
             "{head}"
@@ -784,12 +792,17 @@ mod tests {
         assert!(head.ends_with("content-length: 12\r\n\r\n"), "{head}");
         assert!(head.contains("host: shop.example\r\n"));
         assert!(head.contains("x-request-id: r-1\r\n"));
+        assert!(head.contains("x-real-ip: 198.51.100.2\r\n"));
+        assert!(head.contains("x-forwarded-host: shop.example\r\n"));
         for gone in [
             "connection",
             "x-secret",
             "transfer-encoding",
             "999",
             "expect",
+            "forged",
+            "6.6.6.6",
+            "x-meridian-role",
         ] {
             assert!(
                 !head.to_ascii_lowercase().contains(gone),
@@ -797,7 +810,8 @@ mod tests {
             );
         }
         let get = RequestHeader::build("GET", b"/products", None).unwrap();
-        let head = String::from_utf8(request_head(&get, 0)).unwrap();
+        let asserted = Asserted::new(&get, false, None, "r-2", None);
+        let head = String::from_utf8(request_head(&get, &asserted, 0)).unwrap();
         assert!(!head.contains("content-length"));
     }
 

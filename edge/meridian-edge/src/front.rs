@@ -275,10 +275,9 @@ impl CacheHits {
         } else {
             HeaderMap::new()
         };
-        // The WAF reads the headers as the client sent them; on Pingora's path it reads them
-        // after the forwarding phase, which only replaces client text with the edge's own
-        // (addresses, the scheme, a sane request id) and copies the host. So whatever that
-        // path would block, this one does not answer.
+        // The WAF reads the headers as the client sent them, as it does on Pingora's path
+        // (no phase rewrites them). So whatever that path would block, this one does not
+        // answer.
         if let Some(waf) = judge {
             let verdict = waf.inspect(&waf::Request {
                 method: &Method::GET,

@@ -198,6 +198,20 @@ impl ProxyHttp for EdgeProxy {
         Err(Error::new_up(NO_UPSTREAM))
     }
 
+    /// The cache's path and upgrades: what the edge asserts replaces what the client sent, as
+    /// on the forwarder's path.
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let fields = ctx
+            .asserted(upstream_request, phases::is_tls(session))
+            .fields()?;
+        phases::assert_on(upstream_request, fields)
+    }
+
     fn fail_to_connect(
         &self,
         _session: &mut Session,

@@ -3,8 +3,8 @@
 //! A request without `Authorization` is a guest's. One with it must carry `Bearer <token>`
 //! and the token must verify (see [`crate::auth::token`]), whatever the route: a bad token is a
 //! 401 even where a guest would pass, so a client learns its session ended. The verified
-//! identity goes upstream as `X-Meridian-User-Id` and `X-Meridian-Role` (client-sent
-//! `X-Meridian-*` headers were dropped by the forwarding phase, so only the edge sets them).
+//! identity is kept in the request's context and goes upstream as `X-Meridian-User-Id` and
+//! `X-Meridian-Role` (see [`super::forwarding`]: client-sent `X-Meridian-*` headers never do).
 //! Then the route's [`policy`](crate::auth::policy) decides: 401 for a guest where a token is
 //! needed, 403 for a role the route does not admit.
 
@@ -14,14 +14,11 @@ use async_trait::async_trait;
 use http::header;
 use pingora::proxy::Session;
 
-use super::{Outcome, Phase};
+use super::{Outcome, Phase, forwarding};
 use crate::auth::{self, Verdict, Verifier, policy};
 use crate::context::RequestCtx;
 use crate::problem::EdgeProblem;
 use crate::reply::Reply;
-
-pub const X_USER_ID: &str = "x-meridian-user-id";
-pub const X_ROLE: &str = "x-meridian-role";
 
 pub struct Authenticate {
     pub verifier: Arc<Verifier>,
@@ -41,14 +38,11 @@ impl Phase for Authenticate {
                 match self.verifier.verify(token, auth::unix_now()).await {
                     Verdict::Valid(identity) => {
                         let role = identity.role;
-                        let headers = session.req_header_mut();
-                        let set = headers
-                            .insert_header(X_USER_ID, identity.user_id.as_str())
-                            .and_then(|()| headers.insert_header(X_ROLE, role.as_str()));
-                        if set.is_err() {
+                        if !forwarding::header_safe(&identity.user_id) {
                             return refuse(ctx, "identity cannot be forwarded");
                         }
                         ctx.user_id = Some(identity.user_id);
+                        ctx.role = Some(role);
                         Some(role)
                     }
                     Verdict::Refused(refusal) => return refuse(ctx, refusal.as_str()),

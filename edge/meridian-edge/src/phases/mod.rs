@@ -1,21 +1,25 @@
 //! The request phases: what the edge does to a request, in order, before it picks an upstream.
 //!
-//! A [`Phase`] looks at the request (and may rewrite its headers), then either lets it continue
-//! or answers it itself. The order is the contract:
+//! A [`Phase`] looks at the request and records what it found in the request's context, then
+//! either lets it continue or answers it itself. No phase rewrites the request's headers: what
+//! the edge tells the core goes out as the headers of [`forwarding::Asserted`], written where the
+//! request leaves for a core, so the WAF reads the request as the client sent it. The order is
+//! the contract:
 //!
 //! 1. [`AssignRequestId`]: first, so every later answer, log line and upstream call carries the id.
 //!    Then [`CheckProtocol`]: a method we do not serve, or a request whose length two parsers
 //!    could read differently, is refused (the latter with its connection closed) before
 //!    anything else looks at it.
-//! 2. [`SanitizeForwarding`]: overwrites what a client could forge (`X-Forwarded-*`,
-//!    `X-Real-IP`) and drops the reserved `X-Meridian-*` headers.
+//! 2. [`ResolveClient`]: the client's address (the peer, or what trusted proxies vouch for).
+//!    Client-sent `X-Forwarded-*`, `X-Real-IP`, `X-Request-Id` and `X-Meridian-*` headers are
+//!    dropped when the request leaves, replaced by the edge's own.
 //! 3. [`LocalEndpoints`]: `/healthz` and `/readyz` (503 while no core is healthy) answered
 //!    here, `/metrics` refused.
 //!    With `MERIDIAN_EDGE_HTTPS_REDIRECT=on`, [`RedirectToHttps`] then sends plain-HTTP requests
 //!    to HTTPS (308).
-//! 4. [`Authenticate`]: verifies the access token and sets the `X-Meridian-*` identity headers
-//!    (which is why step 2 strips client-sent ones first, and why health checks answered in
-//!    step 3 need no token), then applies the route policy.
+//! 4. [`Authenticate`]: verifies the access token and records the caller, asserted to the core
+//!    in the `X-Meridian-*` identity headers (health checks answered in step 3 need no token),
+//!    then applies the route policy.
 //!
 //! 5. [`RateLimit`]: per client address, per user, sign-in routes and checkout by their own
 //!    quotas (after step 4, so a signed-in caller counts as themself).
@@ -50,8 +54,8 @@ use crate::upstreams::Upstreams;
 use crate::waf::Waf;
 
 use authenticate::Authenticate;
-use forwarding::SanitizeForwarding;
-pub(crate) use forwarding::client_address;
+use forwarding::ResolveClient;
+pub(crate) use forwarding::{Asserted, assert_on, client_address, is_asserted};
 use https_redirect::RedirectToHttps;
 use local_endpoints::LocalEndpoints;
 use protocol::CheckProtocol;
@@ -99,7 +103,7 @@ impl Phases {
         let mut phases: Vec<Box<dyn Phase>> = vec![
             Box::new(AssignRequestId),
             Box::new(CheckProtocol),
-            Box::new(SanitizeForwarding { trusted_hops }),
+            Box::new(ResolveClient { trusted_hops }),
             Box::new(LocalEndpoints { upstreams }),
         ];
         if let Some(port) = https_redirect {

@@ -51,13 +51,14 @@ impl RequestId {
     }
 }
 
-/// Keeps or replaces the id, and sets it on the request so the upstream gets the same one.
+/// Keeps or replaces the id. The core gets the same one, as an asserted header (see
+/// [`super::forwarding`]).
 pub struct AssignRequestId;
 
 #[async_trait]
 impl Phase for AssignRequestId {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
-        let request = session.req_header_mut();
+        let request = session.req_header();
         let mut sent = request.headers.get_all(X_REQUEST_ID).iter();
         // Several ids are as untrustworthy as a malformed one.
         let id = match (sent.next(), sent.next()) {
@@ -65,9 +66,6 @@ impl Phase for AssignRequestId {
             _ => None,
         }
         .unwrap_or_else(RequestId::generate);
-        request
-            .insert_header(X_REQUEST_ID, id.as_str())
-            .expect("a request id is always a valid header value");
         ctx.set_request_id(id);
         Outcome::Continue
     }

@@ -138,8 +138,8 @@ const MEMO_SIZE: usize = 4096;
 const MEMO_LEN: usize = 512;
 /// Values from this long are scanned once per request, however often they are repeated in it.
 const REPEAT_LEN: usize = 64;
-/// Headers that the edge itself writes before the WAF sees the request (forwarding
-/// sanitised): the same few values on every request from a client.
+/// Forwarding headers, which a client's own proxy writes: the same few values on every
+/// request from it.
 const MEMO_HEADERS: [&str; 4] = [
     "x-forwarded-for",
     "x-real-ip",

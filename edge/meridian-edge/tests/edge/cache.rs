@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use meridian_jetstream::Naming;
 
-use crate::helpers::{Caching, Echo, EchoCore, EdgeConfig, TestDir, TestEdge};
+use crate::helpers::{Caching, Echo, EchoCore, EdgeConfig, TestDir, TestEdge, forged_forwarding};
 
 /// An edge with its cache on, in front of `core`, following the catalog stream of a fresh
 /// prefix (declared here); returns once it follows.
@@ -102,6 +102,32 @@ async fn a_thousand_concurrent_misses_make_one_upstream_request() {
         .unwrap();
     assert_eq!(cache_state(&other), "MISS");
     assert_eq!(core.hits(), 2);
+}
+
+/// The cache's path hands the request to Pingora's proxy, not to the edge's forwarder: the core
+/// must still hear the edge's forwarding headers and request id, never the client's.
+#[tokio::test]
+async fn a_miss_reaches_the_core_with_the_edges_own_forwarding_headers() {
+    let core = EchoCore::start_cacheable("core").await;
+    let dir = TestDir::new();
+    let (edge, _, _) = cached_edge(&core, &dir, false).await;
+    let response = edge
+        .client
+        .get(edge.url("/products/7"))
+        .headers(forged_forwarding())
+        .header("x-request-id", "client-7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(cache_state(&response), "MISS");
+    let seen: Echo = response.json().await.unwrap();
+    assert_eq!(seen.header("x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen.header("x-real-ip"), ["127.0.0.1"]);
+    assert_eq!(seen.header("x-forwarded-proto"), ["http"]);
+    assert_eq!(seen.header("x-forwarded-host"), ["shop.example"]);
+    assert_eq!(seen.header("x-request-id"), ["client-7"]);
+    assert!(seen.header("x-meridian-user-id").is_empty());
 }
 
 #[tokio::test]

@@ -1,6 +1,6 @@
 //! Requests forwarded to the core: forwarding headers, request ids, upstream choice.
 
-use crate::helpers::{DEAD_ADDR, Echo, EchoCore, EdgeConfig, TestDir, TestEdge};
+use crate::helpers::{DEAD_ADDR, Echo, EchoCore, EdgeConfig, TestDir, TestEdge, forged_forwarding};
 
 /// Sends a request the core must answer; returns the id the client got back and the echo.
 async fn forwarded(request: reqwest::RequestBuilder) -> (String, Echo) {
@@ -22,12 +22,7 @@ async fn forwarding_headers_are_overwritten_and_reserved_ones_stripped() {
     let request = edge
         .client
         .get(edge.url("/api/products?page=2"))
-        .header("host", "shop.example")
-        .header("x-forwarded-for", "6.6.6.6")
-        .header("x-real-ip", "6.6.6.6")
-        .header("x-forwarded-proto", "https")
-        .header("x-forwarded-host", "evil.example")
-        .header("x-meridian-user-id", "admin")
+        .headers(forged_forwarding())
         .header("X-Meridian-Roles", "root")
         .header("proxy-authorization", "Basic c2VjcmV0")
         .header("accept-language", "fr");

@@ -250,6 +250,23 @@ async fn echo(
     let _ = stream.write_all(response.as_bytes()).await;
 }
 
+/// A `Host` of `shop.example` and what a client might forge in the headers the edge asserts:
+/// its address, scheme and host, and an identity.
+pub fn forged_forwarding() -> reqwest::header::HeaderMap {
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in [
+        ("host", "shop.example"),
+        ("x-forwarded-for", "6.6.6.6"),
+        ("x-real-ip", "6.6.6.6"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "evil.example"),
+        ("x-meridian-user-id", "admin"),
+    ] {
+        headers.insert(name, reqwest::header::HeaderValue::from_static(value));
+    }
+    headers
+}
+
 /// How to start an edge.
 pub struct EdgeConfig {
     pub upstreams: String,
