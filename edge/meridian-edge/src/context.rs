@@ -19,8 +19,8 @@ pub struct RequestCtx {
     request_id: Option<RequestId>,
     /// The addresses still to try, created on the first connection attempt.
     pub upstream_plan: Option<UpstreamPlan>,
-    /// The last upstream tried, for the access log.
-    pub upstream: Option<String>,
+    /// The last upstream tried (its index in the plan's `Upstreams`), for the access log.
+    pub upstream: Option<usize>,
     /// The client's address: the TCP peer, or the one trusted proxies name (`ResolveClient`).
     pub client_ip: Option<IpAddr>,
     /// The verified caller (authenticate phase).

@@ -143,7 +143,8 @@ impl Forwarder {
         let safe = matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
         let mut last_error = None;
         let plan = ctx.upstream_plan.get_or_insert_with(|| upstreams.plan());
-        'plan: for addr in plan.by_ref() {
+        'plan: for index in plan.by_ref() {
+            let addr = upstreams.addr(index);
             let socket = match addr.resolve().await {
                 Ok(socket) => socket,
                 Err(error) => {
@@ -151,7 +152,7 @@ impl Forwarder {
                     continue;
                 }
             };
-            ctx.upstream = Some(addr.to_string());
+            ctx.upstream = Some(index);
             let mut pooled = self.take(socket);
             loop {
                 let reused = pooled.is_some();

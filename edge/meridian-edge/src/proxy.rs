@@ -182,10 +182,11 @@ impl ProxyHttp for EdgeProxy {
         let plan = ctx
             .upstream_plan
             .get_or_insert_with(|| self.upstreams.plan());
-        for addr in plan {
+        for index in plan {
+            let addr = self.upstreams.addr(index);
             match addr.resolve().await {
                 Ok(socket) => {
-                    ctx.upstream = Some(addr.to_string());
+                    ctx.upstream = Some(index);
                     let mut peer = HttpPeer::new(socket, false, String::new());
                     peer.options.connection_timeout = Some(CONNECT_TIMEOUT);
                     peer.options.read_timeout = Some(READ_WRITE_TIMEOUT);
@@ -309,7 +310,9 @@ impl ProxyHttp for EdgeProxy {
             status,
             duration_ms: u64::try_from(duration.as_millis()).unwrap_or(u64::MAX),
             request_id: request_id.as_str(),
-            upstream: ctx.upstream.as_deref(),
+            upstream: ctx
+                .upstream
+                .map(|index| self.upstreams.addr(index).as_str()),
         });
     }
 }

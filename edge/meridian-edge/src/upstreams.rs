@@ -2,7 +2,8 @@
 //! tries them in.
 //!
 //! A request gets an [`UpstreamPlan`]: the home region's healthy addresses, starting at the next
-//! round-robin position; then the healthy addresses of the other regions (failover, when the
+//! round-robin position (each proxy thread keeps its own, so no request writes a shared
+//! counter); then the healthy addresses of the other regions (failover, when the
 //! home region is down); then, as a last resort, the home addresses marked unhealthy (a health
 //! verdict may be a few seconds old). Each address is tried at most once.
 //!
@@ -12,10 +13,12 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io;
-use std::net::{Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use crate::per_thread::PerThread;
 
 /// Consecutive failed probes after which an address is taken out of plans.
 pub const DOWN_AFTER: u32 = 2;
@@ -54,6 +57,10 @@ impl RegionName {
 pub struct UpstreamAddr {
     host: String,
     port: u16,
+    /// `host:port` as written in logs (`[v6]:port`).
+    name: String,
+    /// The address itself when the host is an IP literal, which needs no lookup.
+    literal: Option<SocketAddr>,
 }
 
 impl UpstreamAddr {
@@ -77,14 +84,33 @@ impl UpstreamAddr {
             .ok()
             .filter(|port| *port != 0)
             .ok_or_else(invalid)?;
+        let name = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
+        let literal = host
+            .parse::<IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, port));
         Ok(UpstreamAddr {
             host: host.to_owned(),
             port,
+            name,
+            literal,
         })
+    }
+
+    /// `host:port`.
+    pub fn as_str(&self) -> &str {
+        &self.name
     }
 
     /// Resolves the address (an IP literal needs no lookup).
     pub async fn resolve(&self) -> io::Result<SocketAddr> {
+        if let Some(socket) = self.literal {
+            return Ok(socket);
+        }
         tokio::net::lookup_host((self.host.as_str(), self.port))
             .await?
             .next()
@@ -94,20 +120,19 @@ impl UpstreamAddr {
 
 impl fmt::Display for UpstreamAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
+        f.write_str(&self.name)
     }
 }
 
-/// The configured regions and the round-robin position in the home region.
-#[derive(Debug)]
+/// The configured regions and the round-robin positions in the home region.
 pub struct Upstreams {
     home: RegionName,
-    regions: BTreeMap<RegionName, Arc<[Target]>>,
-    next: AtomicUsize,
+    /// Every address, by region; a plan names them by their index here.
+    targets: Vec<Target>,
+    /// Each region's addresses in `targets`.
+    regions: BTreeMap<RegionName, Range<usize>>,
+    /// The next round-robin position in the home region, one per proxy thread.
+    next: PerThread<AtomicUsize>,
 }
 
 /// One address and what the probes found.
@@ -147,21 +172,35 @@ impl Target {
     }
 }
 
+impl fmt::Debug for Upstreams {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Upstreams")
+            .field("home", &self.home)
+            .field("targets", &self.targets)
+            .field("regions", &self.regions)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Upstreams {
     /// Parses `region=host:port[|host:port...]` entries separated by commas; the home region
     /// must be among them.
     pub fn parse(spec: &str, home: RegionName) -> Result<Self, String> {
         let mut regions = BTreeMap::new();
+        let mut targets = Vec::new();
         for entry in spec.split(',').map(str::trim).filter(|e| !e.is_empty()) {
             let (region, addrs) = entry
                 .split_once('=')
                 .ok_or_else(|| format!("expected region=host:port, got {entry:?}"))?;
             let region = RegionName::parse(region)?;
-            let addrs = addrs
-                .split('|')
-                .map(|text| UpstreamAddr::parse(text).map(Target::new))
-                .collect::<Result<Arc<[_]>, _>>()?;
-            if regions.insert(region.clone(), addrs).is_some() {
+            let start = targets.len();
+            for text in addrs.split('|') {
+                targets.push(Target::new(UpstreamAddr::parse(text)?));
+            }
+            if regions
+                .insert(region.clone(), start..targets.len())
+                .is_some()
+            {
                 return Err(format!("region {:?} is listed twice", region.as_str()));
             }
         }
@@ -171,10 +210,17 @@ impl Upstreams {
                 home.as_str()
             ));
         }
+        // Threads start at different positions, so that they do not all begin on one core.
+        let mut slot = 0;
+        let next = PerThread::new(|| {
+            slot += 1;
+            AtomicUsize::new(slot - 1)
+        });
         Ok(Upstreams {
             home,
+            targets,
             regions,
-            next: AtomicUsize::new(0),
+            next,
         })
     }
 
@@ -184,82 +230,73 @@ impl Upstreams {
 
     /// The home region's first core address.
     pub fn home_addr(&self) -> &UpstreamAddr {
-        &self.regions[&self.home][0].addr
+        &self.targets[self.regions[&self.home].start].addr
+    }
+
+    /// The address a plan names by `index`.
+    pub fn addr(&self, index: usize) -> &UpstreamAddr {
+        &self.targets[index].addr
     }
 
     /// The addresses one request may try, in order.
     pub fn plan(&self) -> UpstreamPlan {
-        let home = &self.regions[&self.home];
-        let start = self.next.fetch_add(1, Ordering::Relaxed) % home.len();
-        let rotated = || home.iter().cycle().skip(start).take(home.len());
-        let mut addrs: Vec<UpstreamAddr> = rotated()
-            .filter(|t| t.is_healthy())
-            .map(|t| t.addr.clone())
-            .collect();
+        let home = self.regions[&self.home].clone();
+        let start = self.next.mine().fetch_add(1, Ordering::Relaxed) % home.len();
+        let rotated = || home.clone().cycle().skip(start).take(home.len());
+        let healthy = |index: &usize| self.targets[*index].is_healthy();
+        let mut order: Vec<usize> = Vec::with_capacity(self.targets.len());
+        order.extend(rotated().filter(healthy));
         let elsewhere = self
             .regions
             .iter()
             .filter(|(region, _)| **region != self.home)
-            .flat_map(|(_, targets)| targets.iter())
-            .filter(|t| t.is_healthy());
-        addrs.extend(elsewhere.map(|t| t.addr.clone()));
-        addrs.extend(
-            rotated()
-                .filter(|t| !t.is_healthy())
-                .map(|t| t.addr.clone()),
-        );
-        UpstreamPlan { addrs, tried: 0 }
+            .flat_map(|(_, targets)| targets.clone())
+            .filter(healthy);
+        order.extend(elsewhere);
+        order.extend(rotated().filter(|index| !healthy(index)));
+        UpstreamPlan { order, tried: 0 }
     }
 
     /// Whether any address of any region passed its last probes.
     pub fn any_healthy(&self) -> bool {
-        self.regions
-            .values()
-            .flat_map(|targets| targets.iter())
-            .any(Target::is_healthy)
+        self.targets.iter().any(Target::is_healthy)
     }
 
     /// Probes every address once, concurrently, and records the outcomes.
     pub async fn check_health(&self, client: &reqwest::Client) {
-        let probes = self
-            .regions
-            .values()
-            .flat_map(|targets| targets.iter())
-            .map(|target| async move {
-                let url = format!("http://{}/readyz", target.addr);
-                let ok = match client.get(&url).timeout(PROBE_TIMEOUT).send().await {
-                    Ok(response) => response.status().is_success(),
-                    Err(_) => false,
-                };
-                target.record(ok);
-            });
+        let probes = self.targets.iter().map(|target| async move {
+            let url = format!("http://{}/readyz", target.addr);
+            let ok = match client.get(&url).timeout(PROBE_TIMEOUT).send().await {
+                Ok(response) => response.status().is_success(),
+                Err(_) => false,
+            };
+            target.record(ok);
+        });
         futures::future::join_all(probes).await;
     }
 }
 
-/// The candidates for one request, in the order they are tried.
+/// The candidates for one request, in the order they are tried: indexes for
+/// [`Upstreams::addr`].
 #[derive(Debug)]
 pub struct UpstreamPlan {
-    addrs: Vec<UpstreamAddr>,
+    order: Vec<usize>,
     tried: usize,
 }
 
 impl UpstreamPlan {
     pub fn has_more(&self) -> bool {
-        self.tried < self.addrs.len()
+        self.tried < self.order.len()
     }
 }
 
 impl Iterator for UpstreamPlan {
-    type Item = UpstreamAddr;
+    type Item = usize;
 
-    fn next(&mut self) -> Option<UpstreamAddr> {
-        if !self.has_more() {
-            return None;
-        }
-        let addr = self.addrs[self.tried].clone();
+    fn next(&mut self) -> Option<usize> {
+        let index = *self.order.get(self.tried)?;
         self.tried += 1;
-        Some(addr)
+        Some(index)
     }
 }
 
@@ -281,6 +318,8 @@ mod tests {
         ] {
             let addr = UpstreamAddr::parse(text).unwrap();
             assert_eq!(addr.to_string(), text.trim());
+            let literal = !text.contains("core.") && !text.contains("a-b");
+            assert_eq!(addr.literal.is_some(), literal, "{text}");
         }
         for text in [
             "127.0.0.1",
@@ -301,6 +340,7 @@ mod tests {
             Upstreams::parse("eu=10.0.0.1:80|10.0.0.2:80, us=10.1.0.1:80,", region("eu")).unwrap();
         assert_eq!(upstreams.regions.len(), 2);
         assert_eq!(upstreams.regions[&region("eu")].len(), 2);
+        assert_eq!(upstreams.home_addr().as_str(), "10.0.0.1:80");
     }
 
     #[test]
@@ -321,26 +361,35 @@ mod tests {
     #[test]
     fn plans_rotate_and_try_each_address_once() {
         let upstreams = Upstreams::parse("local=a:1|b:1|c:1", region("local")).unwrap();
+        upstreams.next.mine().store(0, Ordering::Relaxed);
+        let name = |index: usize| upstreams.addr(index).to_string();
         let firsts: Vec<String> = (0..4)
-            .map(|_| upstreams.plan().next().unwrap().to_string())
+            .map(|_| name(upstreams.plan().next().unwrap()))
             .collect();
         assert_eq!(firsts, ["a:1", "b:1", "c:1", "a:1"]);
 
         let mut plan = upstreams.plan();
-        let tried: Vec<String> = plan.by_ref().map(|a| a.to_string()).collect();
+        let tried: Vec<String> = plan.by_ref().map(name).collect();
         assert_eq!(tried, ["b:1", "c:1", "a:1"]);
         assert!(!plan.has_more());
     }
 
     /// The plan of a request that starts at the first home address.
     fn plan_of(upstreams: &Upstreams) -> Vec<String> {
-        upstreams.next.store(0, Ordering::Relaxed);
-        upstreams.plan().map(|a| a.to_string()).collect()
+        upstreams.next.mine().store(0, Ordering::Relaxed);
+        upstreams
+            .plan()
+            .map(|index| upstreams.addr(index).to_string())
+            .collect()
+    }
+
+    fn target<'u>(upstreams: &'u Upstreams, region: &RegionName, index: usize) -> &'u Target {
+        &upstreams.targets[upstreams.regions[region].start + index]
     }
 
     fn mark(upstreams: &Upstreams, region: &RegionName, index: usize, ok: bool) {
         for _ in 0..DOWN_AFTER {
-            upstreams.regions[region][index].record(ok);
+            target(upstreams, region, index).record(ok);
         }
     }
 
@@ -351,7 +400,7 @@ mod tests {
         assert_eq!(plan_of(&upstreams), ["a:1", "b:1", "d:1", "c:1"]);
 
         // One failed probe is not enough to take an address out.
-        upstreams.regions[&eu][0].record(false);
+        target(&upstreams, &eu, 0).record(false);
         assert_eq!(plan_of(&upstreams), ["a:1", "b:1", "d:1", "c:1"]);
         mark(&upstreams, &eu, 0, false);
         assert_eq!(plan_of(&upstreams), ["b:1", "d:1", "c:1", "a:1"]);
@@ -364,7 +413,7 @@ mod tests {
 
         // A region down elsewhere is skipped entirely; one success brings an address back.
         mark(&upstreams, &region("ap"), 0, false);
-        upstreams.regions[&eu][1].record(true);
+        target(&upstreams, &eu, 1).record(true);
         assert_eq!(plan_of(&upstreams)[..2], ["b:1", "c:1"]);
     }
 }
