@@ -10,7 +10,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::header;
 use pingora::proxy::Session;
 
@@ -24,7 +23,6 @@ pub struct Authenticate {
     pub verifier: Arc<Verifier>,
 }
 
-#[async_trait]
 impl Phase for Authenticate {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();

@@ -19,7 +19,6 @@
 use std::io::Write as _;
 use std::net::IpAddr;
 
-use async_trait::async_trait;
 use http::{HeaderName, HeaderValue, header};
 use pingora::http::RequestHeader;
 use pingora::proxy::Session;
@@ -46,7 +45,6 @@ pub struct ResolveClient {
     pub trusted_hops: usize,
 }
 
-#[async_trait]
 impl Phase for ResolveClient {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let peer = session

@@ -2,7 +2,6 @@
 //! keeps the method and body), after the local endpoints, so load balancers may still probe
 //! `/healthz` and `/readyz` over plain HTTP.
 
-use async_trait::async_trait;
 use http::header;
 use pingora::proxy::Session;
 
@@ -16,7 +15,6 @@ pub struct RedirectToHttps {
     pub port: u16,
 }
 
-#[async_trait]
 impl Phase for RedirectToHttps {
     async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
         if super::is_tls(session) {

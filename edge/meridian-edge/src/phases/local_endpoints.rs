@@ -9,7 +9,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::{Method, StatusCode};
 use pingora::proxy::Session;
 
@@ -23,7 +22,6 @@ pub struct LocalEndpoints {
     pub upstreams: Arc<Upstreams>,
 }
 
-#[async_trait]
 impl Phase for LocalEndpoints {
     async fn run(&self, session: &mut Session, _ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();

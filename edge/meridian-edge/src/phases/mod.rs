@@ -42,7 +42,6 @@ mod waf;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use pingora::proxy::Session;
 
 use crate::auth::Verifier;
@@ -80,13 +79,46 @@ pub enum Outcome {
     Respond(Reply),
 }
 
-#[async_trait]
+/// One step of the list; each implementation writes `async fn run`.
 pub trait Phase: Send + Sync {
-    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome;
+    fn run(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> impl Future<Output = Outcome> + Send;
+}
+
+/// Every phase, by kind: the list is a `Vec` of these rather than of boxed trait objects, so
+/// that running a phase is a plain call, not a boxed future allocated and freed per phase and
+/// request.
+enum Step {
+    AssignRequestId(AssignRequestId),
+    CheckProtocol(CheckProtocol),
+    ResolveClient(ResolveClient),
+    LocalEndpoints(LocalEndpoints),
+    RedirectToHttps(RedirectToHttps),
+    Authenticate(Authenticate),
+    RateLimit(RateLimit),
+    Inspect(Inspect),
+}
+
+impl Step {
+    async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
+        match self {
+            Step::AssignRequestId(phase) => phase.run(session, ctx).await,
+            Step::CheckProtocol(phase) => phase.run(session, ctx).await,
+            Step::ResolveClient(phase) => phase.run(session, ctx).await,
+            Step::LocalEndpoints(phase) => phase.run(session, ctx).await,
+            Step::RedirectToHttps(phase) => phase.run(session, ctx).await,
+            Step::Authenticate(phase) => phase.run(session, ctx).await,
+            Step::RateLimit(phase) => phase.run(session, ctx).await,
+            Step::Inspect(phase) => phase.run(session, ctx).await,
+        }
+    }
 }
 
 /// The phases in the order they run.
-pub struct Phases(Vec<Box<dyn Phase>>);
+pub struct Phases(Vec<Step>);
 
 impl Phases {
     /// The phases in their order; `limits` is `None` when rate limiting is off, `waf` when the
@@ -100,21 +132,21 @@ impl Phases {
         global: Option<Arc<GlobalLimiter>>,
         waf: Option<Arc<Waf>>,
     ) -> Self {
-        let mut phases: Vec<Box<dyn Phase>> = vec![
-            Box::new(AssignRequestId),
-            Box::new(CheckProtocol),
-            Box::new(ResolveClient { trusted_hops }),
-            Box::new(LocalEndpoints { upstreams }),
+        let mut phases = vec![
+            Step::AssignRequestId(AssignRequestId),
+            Step::CheckProtocol(CheckProtocol),
+            Step::ResolveClient(ResolveClient { trusted_hops }),
+            Step::LocalEndpoints(LocalEndpoints { upstreams }),
         ];
         if let Some(port) = https_redirect {
-            phases.push(Box::new(RedirectToHttps { port }));
+            phases.push(Step::RedirectToHttps(RedirectToHttps { port }));
         }
-        phases.push(Box::new(Authenticate { verifier }));
+        phases.push(Step::Authenticate(Authenticate { verifier }));
         if let Some(limits) = limits {
-            phases.push(Box::new(RateLimit { limits, global }));
+            phases.push(Step::RateLimit(RateLimit { limits, global }));
         }
         if let Some(waf) = waf {
-            phases.push(Box::new(Inspect { waf }));
+            phases.push(Step::Inspect(Inspect { waf }));
         }
         Phases(phases)
     }

@@ -8,7 +8,6 @@
 //! HTTP/1.0 has no chunked encoding at all. Anything else is a 400 and the connection is closed,
 //! so the bytes after the headers are never read as a next request.
 
-use async_trait::async_trait;
 use http::{HeaderMap, Method, Version, header};
 use pingora::proxy::Session;
 
@@ -30,7 +29,6 @@ const SERVED_METHODS: [Method; 7] = [
     Method::OPTIONS,
 ];
 
-#[async_trait]
 impl Phase for CheckProtocol {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();

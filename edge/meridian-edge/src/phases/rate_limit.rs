@@ -8,7 +8,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use pingora::proxy::Session;
 
 use super::{Outcome, Phase};
@@ -23,7 +22,6 @@ pub struct RateLimit {
     pub global: Option<Arc<GlobalLimiter>>,
 }
 
-#[async_trait]
 impl Phase for RateLimit {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         // Without an IP (a Unix socket peer) there is nobody to count.

@@ -6,7 +6,6 @@
 //! time, which keeps them useful as an index key downstream (by the millisecond; within one,
 //! the ids of one proxy thread are in order).
 
-use async_trait::async_trait;
 use pingora::proxy::Session;
 use uuid::timestamp::context::ThreadLocalContext;
 use uuid::{ContextV7, Timestamp, Uuid};
@@ -55,7 +54,6 @@ impl RequestId {
 /// [`super::forwarding`]).
 pub struct AssignRequestId;
 
-#[async_trait]
 impl Phase for AssignRequestId {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let request = session.req_header();

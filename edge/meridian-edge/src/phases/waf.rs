@@ -8,7 +8,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use bytes::BytesMut;
 use http::header;
 use pingora::proxy::Session;
@@ -29,7 +28,6 @@ pub struct Inspect {
     pub waf: Arc<Waf>,
 }
 
-#[async_trait]
 impl Phase for Inspect {
     async fn run(&self, session: &mut Session, ctx: &mut RequestCtx) -> Outcome {
         let body = match read_body(session).await {
