@@ -1,5 +1,6 @@
 //! State kept per thread: what every request writes (the WAF's DFA caches and memos, the log
-//! batch, the request counters, the idle upstream connections) is written by one core only.
+//! batch, the request counters, the idle upstream connections, the round-robin position) is
+//! written by one core only.
 //!
 //! A value that every proxy thread writes with every request, even an atomic counter or an
 //! uncontended lock, sends its cache line from core to core each time: on two cores that cost
