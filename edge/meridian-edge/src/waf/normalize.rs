@@ -307,29 +307,42 @@ fn hex_char(digits: Option<&[u8]>) -> Option<char> {
     char::from_u32(u32::from_str_radix(text, 16).ok()?)
 }
 
-/// Decodes numeric (`&#60;`, `&#x3c;`, with or without `;`) and the common named entities.
+/// Decodes numeric (`&#60;`, `&#x3c;`, with or without `;`) and the common named entities
+/// (borrowed when there is none: a bare `&` is everyday punctuation).
 pub fn html_entity_decode(text: &str) -> Cow<'_, str> {
-    if !text.contains('&') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('&') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        match entity(rest) {
+    decode_each(text, '&', entity)
+}
+
+/// `text` with every `marker` that begins what `decode` reads (a character and the length it
+/// was written in) replaced by that character; borrowed when none does.
+fn decode_each(
+    text: &str,
+    marker: char,
+    decode: fn(&str) -> Option<(char, usize)>,
+) -> Cow<'_, str> {
+    let mut out: Option<String> = None;
+    // `text[..copied]` is in `out`; the next marker is looked for from `from`.
+    let (mut copied, mut from) = (0, 0);
+    while let Some(found) = text[from..].find(marker) {
+        let at = from + found;
+        match decode(&text[at..]) {
             Some((c, len)) => {
+                let out = out.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..at]);
                 out.push(c);
-                rest = &rest[len..];
+                copied = at + len;
+                from = copied;
             }
-            None => {
-                out.push('&');
-                rest = &rest[1..];
-            }
+            None => from = at + marker.len_utf8(),
         }
     }
-    out.push_str(rest);
-    Cow::Owned(out)
+    match out {
+        None => Cow::Borrowed(text),
+        Some(mut out) => {
+            out.push_str(&text[copied..]);
+            Cow::Owned(out)
+        }
+    }
 }
 
 /// The character an entity at the start of `text` stands for, and the entity's length.
@@ -382,41 +395,25 @@ fn entity(text: &str) -> Option<(char, usize)> {
     Some((*c, 1 + name_len + semicolon))
 }
 
-/// Decodes JavaScript escapes: `\uXXXX`, `\u{X..}`, `\xXX`.
+/// Decodes JavaScript escapes: `\uXXXX`, `\u{X..}`, `\xXX` (borrowed when there is none).
 pub fn js_decode(text: &str) -> Cow<'_, str> {
-    if !text.contains('\\') {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(at) = rest.find('\\') {
-        out.push_str(&rest[..at]);
-        rest = &rest[at..];
-        let bytes = rest.as_bytes();
-        let decoded = match bytes.get(1) {
-            Some(b'u') if bytes.get(2) == Some(&b'{') => {
-                rest[3..].find('}').filter(|end| *end <= 6).and_then(|end| {
-                    let c = char::from_u32(u32::from_str_radix(&rest[3..3 + end], 16).ok()?)?;
-                    Some((c, end + 4))
-                })
-            }
-            Some(b'u') => hex_char(rest.as_bytes().get(2..6)).map(|c| (c, 6)),
-            Some(b'x') => hex_byte(rest.as_bytes().get(2..4)).map(|b| (char::from(b), 4)),
-            _ => None,
-        };
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &rest[len..];
-            }
-            None => {
-                out.push('\\');
-                rest = &rest[1..];
-            }
+    decode_each(text, '\\', js_escape)
+}
+
+/// The character a JavaScript escape at the start of `text` stands for, and its length.
+fn js_escape(text: &str) -> Option<(char, usize)> {
+    let bytes = text.as_bytes();
+    match bytes.get(1) {
+        Some(b'u') if bytes.get(2) == Some(&b'{') => {
+            text[3..].find('}').filter(|end| *end <= 6).and_then(|end| {
+                let c = char::from_u32(u32::from_str_radix(&text[3..3 + end], 16).ok()?)?;
+                Some((c, end + 4))
+            })
         }
+        Some(b'u') => hex_char(bytes.get(2..6)).map(|c| (c, 6)),
+        Some(b'x') => hex_byte(bytes.get(2..4)).map(|b| (char::from(b), 4)),
+        _ => None,
     }
-    out.push_str(rest);
-    Cow::Owned(out)
 }
 
 /// Whether `text` has two spaces in a row: one pass with no branch per byte, which the compiler
@@ -608,6 +605,29 @@ mod tests {
             "<a><<b\"&bogus;"
         );
         assert_eq!(js_decode(r"\u003cscript\x3e\u{2f}\q"), r"<script>/\q");
+        assert_eq!(
+            html_entity_decode("fish & chips &amp; peas &"),
+            "fish & chips & peas &"
+        );
+        assert_eq!(js_decode(r"C:\temp\x41\"), r"C:\tempA\");
+    }
+
+    /// A bare `&` or `\` is punctuation, not an encoding: the text comes back as it was,
+    /// uncopied.
+    #[test]
+    fn text_with_nothing_to_decode_is_borrowed() {
+        for text in ["Love, Alex & the kids.", "R&D", "&", "&&;", "&#;", "&#xzz"] {
+            assert!(
+                matches!(html_entity_decode(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
+        for text in [r"C:\temp", r"\", r"\u12", r"\x4", r"\u{1234567}"] {
+            assert!(
+                matches!(js_decode(text), Cow::Borrowed(t) if t == text),
+                "{text}"
+            );
+        }
     }
 
     fn of(raw: &[u8], plus_is_space: bool) -> (String, String, String, bool) {
