@@ -33,11 +33,12 @@ impl Phase for RateLimit {
         let client = ClientKey::of(ip);
         let user = ctx.user_id.as_deref();
         let mut decision = self.limits.check(class, client, user);
+        // The call to Redis is boxed: its future is kilobytes, which would otherwise be part of
+        // every request's future (and copied with it) whether a Redis is configured or not.
         if decision.allowed
             && let Some(global) = &self.global
-            && let Some(shared) = global
-                .check(&self.limits.buckets(class, client, user))
-                .await
+            && let Some(shared) =
+                Box::pin(global.check(&self.limits.buckets(class, client, user))).await
         {
             decision = decision.tighter(shared);
         }
