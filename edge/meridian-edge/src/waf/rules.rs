@@ -496,7 +496,7 @@ pub static RULES: &[Rule] = &[
         T_ARGS_PATH,
         Pattern(
             Cmd,
-            r"(?:^|[;&|`\n\r]|&&|\|\|)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|use|share|start|stop)|ipconfig|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|reg\s+(?:query|add|delete)|schtasks|rundll32|regsvr32|mshta|cscript|wscript|type\s+(?:[a-z]:|%|\S*\.(?:txt|ini|bat|cmd|log|conf|config|xml)\b)|dir(?:\s*/[a-z]\b|\s+[a-z]:|\s+%|\s*$)|(?:del|copy)(?:\s*/[a-z]\b|\s+[a-z]:|\s+%|\s+\*)|nslookup|ping\s+-n|whoami)",
+            r"(?:^|[;&|`\n\r]|&&|\|\|)\s*(?:cmd(?:\.exe)?\s*/[ck]|powershell(?:\.exe)?|pwsh|net\s+(?:user|localgroup|view|use|share|start|stop)|ipconfig|systeminfo|tasklist|taskkill|certutil|bitsadmin|wmic|reg\s+(?:query|add|delete)|schtasks|rundll32|regsvr32|mshta|cscript|wscript|type\s+(?:[a-z]:|%|\S*\.(?:txt|ini|bat|cmd|log|conf|config|xml)\b)|dir(?:\s*/[a-z]\b|\s+[a-z]:|\s+%)|(?:del|copy)(?:\s*/[a-z]\b|\s+[a-z]:|\s+%|\s+\*)|nslookup|ping\s+-n|whoami)|(?:[;&|`\n\r]|&&|\|\|)\s*dir\s*$",
         ),
     ),
     rule(

@@ -840,3 +840,35 @@ fn a_repeated_value_is_judged_for_every_place_it_appears() {
     let verdict = json("/cart/items", &body.to_string()).verdict(&waf);
     assert!(verdict.hits.is_empty(), "{:?}", verdict.hits);
 }
+
+/// `dir` is a sort direction's name far more often than a command: alone, as an argument's
+/// name or value, it passes; after a command separator it is still the Windows command.
+#[test]
+fn dir_alone_is_a_name_and_after_a_separator_a_command() {
+    let waf = waf();
+    for shopper in [
+        get("/products?sort=name&dir=desc"),
+        get("/products?dir=asc"),
+        json("/cart/items", r#"{"dir":"asc","items":[]}"#),
+    ] {
+        let verdict = shopper.verdict(&waf);
+        assert!(
+            verdict.hits.is_empty(),
+            "{}: {}",
+            shopper.uri,
+            verdict.rule_ids()
+        );
+    }
+    for attack in [
+        "/search?q=shoes%3Bdir",
+        "/search?q=shoes%26%26dir",
+        "/search?q=x%7Cdir",
+    ] {
+        let verdict = get(attack).verdict(&waf);
+        assert!(
+            verdict.hits.iter().any(|h| h.rule == 932110),
+            "{attack}: {}",
+            verdict.rule_ids()
+        );
+    }
+}
