@@ -49,6 +49,17 @@ pub enum BodyKind {
     Other,
 }
 
+/// The strings and member names of `text`, if it is one JSON document within the limits (a
+/// cursor or token that decodes to one, say).
+pub fn json_texts(text: &[u8]) -> Option<Vec<Cow<'_, [u8]>>> {
+    let mut parsed = Parsed::with_capacity(8);
+    json::read(&mut parsed, text).ok()?;
+    if parsed.over_limits {
+        return None;
+    }
+    Some(parsed.values.into_iter().map(|value| value.raw).collect())
+}
+
 /// The request's values, and what taking it apart found wrong.
 #[derive(Default)]
 pub struct Parsed<'a> {

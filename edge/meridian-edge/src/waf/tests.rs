@@ -641,6 +641,33 @@ fn a_base64_payload_in_a_path_segment_is_read() {
     assert!(verdict.hits.is_empty(), "{}", verdict.rule_ids());
 }
 
+/// A cursor that is base64 of a JSON document is read as the application reads it: its
+/// strings and member names are judged one by one (an injection in one is caught), and its
+/// quotes are the document's, not an SQL string's. Anything after the document makes it no
+/// document, and the decoded text is judged whole.
+#[test]
+fn a_base64_json_cursor_is_read_as_json() {
+    use base64::Engine as _;
+    let waf = waf();
+    let cursor = |text: &str| {
+        let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        get(&format!("/products?limit=20&cursor={encoded}"))
+    };
+    let shopper = cursor(r#"{"id":"0196f5a2-8c1e","t":1700000000,"dir":"next","q":"men's shoes"}"#);
+    let verdict = shopper.verdict(&waf);
+    assert!(verdict.hits.is_empty(), "{}", verdict.rule_ids());
+    for payload in [
+        r#"{"id":"1' or '1'='1"}"#,
+        r#"{"q":"<script>alert(1)</script>"}"#,
+        r#"{"<img src=x onerror=alert(1)>":1}"#,
+        r#"["next","; cat /etc/passwd"]"#,
+        r#"{"id":"0196"} union select password from users--"#,
+    ] {
+        let verdict = cursor(payload).verdict(&waf);
+        assert!(verdict.anomalous, "{payload}: {}", verdict.rule_ids());
+    }
+}
+
 #[test]
 fn raw_markers_are_found_wherever_they_sit() {
     let found = [
