@@ -753,17 +753,11 @@ impl<'w> Scan<'w, '_> {
             // A cursor or token that is a JSON document (`{"id":…,"t":…}`) is read as the
             // application reads it: each string and member name on its own, as a JSON body's
             // are. Its quotes are the document's, not the start of an SQL string.
-            match request::json_texts(&inner) {
-                Some(texts) => {
-                    for text in texts.iter().filter(|text| !text.is_empty()) {
-                        let views = Views::of_decoded(text);
-                        self.views(&views, value);
-                    }
-                }
-                None => {
-                    let views = Views::of_decoded(&inner);
-                    self.views(&views, value);
-                }
+            let texts =
+                request::json_texts(&inner).unwrap_or_else(|| vec![Cow::Borrowed(&inner[..])]);
+            for text in texts.iter().filter(|text| !text.is_empty()) {
+                let views = Views::of_decoded(text);
+                self.views(&views, value);
             }
         }
     }
