@@ -104,6 +104,9 @@ type Caches = [Cache; SETS];
 struct Local {
     caches: Caches,
     memos: [Memo; MEMOS],
+    /// The bare-token buffers of [`Scan`], kept (empty) from one request to the next.
+    tokens: Vec<u8>,
+    token_values: Vec<(usize, std::ops::Range<usize>)>,
 }
 
 pub struct Waf {
@@ -334,7 +337,12 @@ impl Waf {
         let local = slot.get_or_insert_with(|| Local {
             caches: std::array::from_fn(|set| self.sets[set].create_cache()),
             memos: std::array::from_fn(|_| HashMap::new()),
+            // Room for a request's names and short values without growing one step at a time.
+            tokens: Vec::with_capacity(512),
+            token_values: Vec::with_capacity(32),
         });
+        let tokens = std::mem::take(&mut local.tokens);
+        let token_values = std::mem::take(&mut local.token_values);
         let mut scan = Scan {
             waf: self,
             local,
@@ -346,9 +354,8 @@ impl Waf {
                 .collect(),
             hits: BTreeMap::new(),
             current: 0,
-            // Room for a request's names and short values without growing one step at a time.
-            tokens: Vec::with_capacity(512),
-            token_values: Vec::with_capacity(32),
+            tokens,
+            token_values,
         };
         let body_kind = scan.protocol(request);
 
@@ -380,7 +387,7 @@ impl Waf {
         scan.rfi_parameters(&parsed);
         // Values met before in this request (a shipping address repeated as the billing one,
         // a message quoted twice): what the first matched, by its index in `parsed.values`.
-        let mut repeats: Vec<(usize, Arc<[u32]>)> = Vec::with_capacity(8);
+        let mut repeats: Vec<(usize, Arc<[u32]>)> = Vec::new();
         for (index, value) in parsed.values.iter().enumerate() {
             scan.current = index;
             if value.raw.len() < REPEAT_LEN || scan.memo(value).is_some() {
@@ -403,6 +410,8 @@ impl Waf {
             }
         }
         scan.flush_tokens(&parsed.values);
+        scan.local.tokens = std::mem::take(&mut scan.tokens);
+        scan.local.token_values = std::mem::take(&mut scan.token_values);
         scan.verdict()
     }
 }
@@ -483,8 +492,7 @@ impl<'w> Scan<'w, '_> {
         let last_segment = decoded_path
             .rsplit(|b| *b == b'/')
             .next()
-            .unwrap_or_default()
-            .to_ascii_lowercase();
+            .unwrap_or_default();
         if last_segment.ends_with(b"~") {
             self.hit(ids::BACKUP_FILE, "REQUEST_FILENAME");
         }
@@ -492,7 +500,7 @@ impl<'w> Scan<'w, '_> {
             let extension = &last_segment[dot + 1..];
             if RESTRICTED_EXTENSIONS
                 .iter()
-                .any(|e| e.as_bytes() == extension)
+                .any(|e| e.as_bytes().eq_ignore_ascii_case(extension))
             {
                 self.hit(ids::EXTENSION_RESTRICTED, "REQUEST_FILENAME");
             }
@@ -811,16 +819,29 @@ impl<'w> Scan<'w, '_> {
     /// Matches the bare tokens collected from `values`: one pass over all of them, and one per
     /// token only when that pass finds something (a match may also span two lines).
     fn flush_tokens(&mut self, values: &[Value<'_>]) {
-        let waf = self.waf;
-        let tokens = std::mem::take(&mut self.tokens);
-        let token_values = std::mem::take(&mut self.token_values);
-        if tokens.is_empty() {
-            return;
+        let mut tokens = std::mem::take(&mut self.tokens);
+        let mut token_values = std::mem::take(&mut self.token_values);
+        if !tokens.is_empty() {
+            self.match_tokens(&tokens, &token_values, values);
         }
+        // Emptied, the buffers keep their room for the next request.
+        tokens.clear();
+        token_values.clear();
+        self.tokens = tokens;
+        self.token_values = token_values;
+    }
+
+    fn match_tokens(
+        &mut self,
+        tokens: &[u8],
+        token_values: &[(usize, std::ops::Range<usize>)],
+        values: &[Value<'_>],
+    ) {
+        let waf = self.waf;
         let [matched] = dfa::any_match([dfa::Scan {
             set: &waf.sets[SetId::Token as usize],
             cache: &mut self.local.caches[SetId::Token as usize],
-            haystack: &tokens,
+            haystack: tokens,
         }]);
         if !matched {
             return;
@@ -829,9 +850,9 @@ impl<'w> Scan<'w, '_> {
             let value = if values.len() == 1 {
                 &values[0]
             } else {
-                &values[index]
+                &values[*index]
             };
-            self.patterns([(SetId::Token, &tokens[range])], value);
+            self.patterns([(SetId::Token, &tokens[range.clone()])], value);
         }
     }
 

@@ -99,15 +99,14 @@ impl<'a> Parsed<'a> {
         names: Targets,
         values: Targets,
     ) {
+        // Most names are plain words (`q`, `limit`, `category_id`): borrowed as they are,
+        // without a copy for each of the two values that carry them.
         let decoded_name = match encoding {
             Encoding::Plain => String::from_utf8_lossy(name),
-            _ => Cow::Owned(
-                String::from_utf8_lossy(&super::normalize::url_decode(
-                    name,
-                    encoding == Encoding::Form,
-                ))
-                .into_owned(),
-            ),
+            _ => match super::normalize::url_decode(name, encoding == Encoding::Form) {
+                Cow::Borrowed(plain) => String::from_utf8_lossy(plain),
+                Cow::Owned(decoded) => Cow::Owned(String::from_utf8_lossy(&decoded).into_owned()),
+            },
         };
         self.push(Value {
             targets: names,

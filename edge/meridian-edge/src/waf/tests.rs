@@ -416,6 +416,7 @@ fn attack_cases() -> Vec<(u32, Req)> {
         (920170, get("/search").header("content-length", "5")),
         (920420, post("/orders", "text/plain", "hello")),
         (920440, get("/backup.sql")),
+        (920440, get("/Site.Config")),
         (
             920450,
             get("/products").header("x-http-method-override", "DELETE"),
@@ -897,5 +898,19 @@ fn dir_alone_is_a_name_and_after_a_separator_a_command() {
             "{attack}: {}",
             verdict.rule_ids()
         );
+    }
+}
+
+/// A thread keeps its token buffers from one request to the next, and nothing in them: a name
+/// that matched in one request is not held against the clean request after it.
+#[test]
+fn nothing_carries_over_from_one_request_to_the_next() {
+    let waf = waf();
+    let attack = json("/cart/items", r#"{"__proto__":{"admin":true}}"#);
+    let clean = json("/cart/items", r#"{"product_id":"p1","quantity":2}"#);
+    for _ in 0..3 {
+        assert!(attack.verdict(&waf).anomalous);
+        let verdict = clean.verdict(&waf);
+        assert!(verdict.hits.is_empty(), "{:?}", verdict.hits);
     }
 }
