@@ -764,7 +764,14 @@ impl<'w> Scan<'w, '_> {
             let texts =
                 request::json_texts(&inner).unwrap_or_else(|| vec![Cow::Borrowed(&inner[..])]);
             for text in texts.iter().filter(|text| !text.is_empty()) {
-                let views = Views::of_decoded(text);
+                // What holds for the value holds for what it decodes to: an id or a number
+                // carries no syntax to inject.
+                let shape = Shape::of(text);
+                if text.len() <= 256 && shape.all(class::TOKEN) && !value.targets.intersects(always)
+                {
+                    continue;
+                }
+                let views = Views::of_shaped(text, shape);
                 self.views(&views, value);
             }
         }
