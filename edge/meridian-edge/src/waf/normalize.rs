@@ -259,7 +259,11 @@ pub fn url_decode_repeatedly(raw: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
 
 /// One round of percent-decoding, including IIS' `%uXXXX`; malformed escapes stay as they are.
 pub fn url_decode(raw: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
-    let encoded = raw.contains(&b'%') || (plus_is_space && raw.contains(&b'+'));
+    // One pass over what are mostly short values (a search for each byte would cost more in
+    // setting up than in searching).
+    let encoded = raw
+        .iter()
+        .any(|&b| b == b'%' || (plus_is_space && b == b'+'));
     if !encoded {
         return Cow::Borrowed(raw);
     }
@@ -295,16 +299,20 @@ pub fn url_decode(raw: &[u8], plus_is_space: bool) -> Cow<'_, [u8]> {
     Cow::Owned(out)
 }
 
+/// The number that `digits` (hex digits only, as every decoder reads them: no sign) write.
+fn hex_value(digits: Option<&[u8]>) -> Option<u32> {
+    let digits = digits.filter(|d| !d.is_empty())?;
+    digits.iter().try_fold(0, |value, &digit| {
+        Some(value << 4 | char::from(digit).to_digit(16)?)
+    })
+}
+
 fn hex_byte(digits: Option<&[u8]>) -> Option<u8> {
-    let digits = digits?;
-    let text = std::str::from_utf8(digits).ok()?;
-    u8::from_str_radix(text, 16).ok()
+    u8::try_from(hex_value(digits)?).ok()
 }
 
 fn hex_char(digits: Option<&[u8]>) -> Option<char> {
-    let digits = digits?;
-    let text = std::str::from_utf8(digits).ok()?;
-    char::from_u32(u32::from_str_radix(text, 16).ok()?)
+    char::from_u32(hex_value(digits)?)
 }
 
 /// Decodes numeric (`&#60;`, `&#x3c;`, with or without `;`) and the common named entities
@@ -596,6 +604,15 @@ mod tests {
         assert_eq!(*url_decode_repeatedly(b"%u003cscript", false), *b"<script");
         assert_eq!(*url_decode_repeatedly(b"100%", false), *b"100%");
         assert_eq!(*url_decode_repeatedly(b"%zz%4", false), *b"%zz%4");
+        // A sign is no hex digit, to us as to the servers behind us.
+        assert_eq!(
+            *url_decode_repeatedly(b"%+f%u+03c%2B", false),
+            *b"%+f%u+03c+"
+        );
+        assert_eq!(
+            *url_decode_repeatedly(b"%u00e9%C3%A9", false),
+            *"éé".as_bytes()
+        );
     }
 
     #[test]
