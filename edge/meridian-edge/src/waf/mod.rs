@@ -722,8 +722,7 @@ impl<'w> Scan<'w, '_> {
             | Targets::FILES
             | Targets::PATH
             | Targets::USER_AGENT;
-        let is_token = decoded.len() <= 256 && shape.all(class::TOKEN);
-        if !is_token {
+        if !bare_token(&decoded, shape) {
             let views = Views::of_shaped(&decoded, shape);
             if views.had_nul && value.targets.intersects(Targets::INPUT) {
                 self.hit(ids::NUL_BYTE, &target_name(value));
@@ -767,8 +766,7 @@ impl<'w> Scan<'w, '_> {
                 // What holds for the value holds for what it decodes to: an id or a number
                 // carries no syntax to inject.
                 let shape = Shape::of(text);
-                if text.len() <= 256 && shape.all(class::TOKEN) && !value.targets.intersects(always)
-                {
+                if bare_token(text, shape) && !value.targets.intersects(always) {
                     continue;
                 }
                 let views = Views::of_shaped(text, shape);
@@ -928,6 +926,12 @@ impl<'w> Scan<'w, '_> {
                 .collect(),
         }
     }
+}
+
+/// Whether `text` (of shape `shape`) is a bare token: an identifier, a number or a single word
+/// of ASCII letters, digits, `_` and `-`, at most 256 bytes long.
+fn bare_token(text: &[u8], shape: Shape) -> bool {
+    text.len() <= 256 && shape.all(class::TOKEN)
 }
 
 /// `value` percent-decoded as its encoding says (borrowed when it arrived decoded).
