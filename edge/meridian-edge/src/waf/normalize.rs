@@ -413,10 +413,8 @@ fn js_escape(text: &str) -> Option<(char, usize)> {
     let bytes = text.as_bytes();
     match bytes.get(1) {
         Some(b'u') if bytes.get(2) == Some(&b'{') => {
-            text[3..].find('}').filter(|end| *end <= 6).and_then(|end| {
-                let c = char::from_u32(u32::from_str_radix(&text[3..3 + end], 16).ok()?)?;
-                Some((c, end + 4))
-            })
+            let end = text[3..].find('}').filter(|end| *end <= 6)?;
+            hex_char(bytes.get(3..3 + end)).map(|c| (c, end + 4))
         }
         Some(b'u') => hex_char(bytes.get(2..6)).map(|c| (c, 6)),
         Some(b'x') => hex_byte(bytes.get(2..4)).map(|b| (char::from(b), 4)),
@@ -627,6 +625,8 @@ mod tests {
             "fish & chips & peas &"
         );
         assert_eq!(js_decode(r"C:\temp\x41\"), r"C:\tempA\");
+        // As in percent escapes, a sign is no hex digit.
+        assert_eq!(js_decode(r"\u{+3c}\u+03c\x+3"), r"\u{+3c}\u+03c\x+3");
     }
 
     /// A bare `&` or `\` is punctuation, not an encoding: the text comes back as it was,
