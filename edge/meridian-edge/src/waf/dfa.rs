@@ -8,8 +8,10 @@
 //! view, say) overlap their waits, and cost little more than one. Which patterns matched is
 //! asked only of the views that matched something.
 
+use std::collections::HashMap;
+
 use regex_automata::hybrid::LazyStateID;
-use regex_automata::hybrid::dfa::{Cache, DFA};
+use regex_automata::hybrid::dfa::{self as hybrid, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet};
@@ -18,6 +20,10 @@ use regex_automata::{Input, MatchKind, PatternSet};
 #[derive(Clone)]
 pub struct FormSet {
     dfa: DFA,
+    /// The equivalence class of each byte (the DFA's own), as a [`Table`] reads it.
+    classes: [u8; 256],
+    /// A [`Table`] row has `1 << stride2` entries, at least one per class.
+    stride2: u32,
     /// The `RULES` index of each pattern.
     pub rules: Vec<usize>,
 }
@@ -26,6 +32,17 @@ impl FormSet {
     /// Compiles `patterns` (lowercase, ASCII classes), each with its `RULES` index in `rules`;
     /// `multi_line` makes `^` and `$` match at line breaks.
     pub fn new(patterns: &[&str], rules: Vec<usize>, multi_line: bool) -> Result<FormSet, String> {
+        FormSet::with_capacity(patterns, rules, multi_line, 16 << 20)
+    }
+
+    /// [`FormSet::new`] with a lazy DFA cache of `capacity` bytes (the least that works where
+    /// `capacity` is smaller).
+    fn with_capacity(
+        patterns: &[&str],
+        rules: Vec<usize>,
+        multi_line: bool,
+        capacity: usize,
+    ) -> Result<FormSet, String> {
         let dfa = DFA::builder()
             .syntax(
                 syntax::Config::new()
@@ -46,15 +63,30 @@ impl FormSet {
             .configure(
                 DFA::config()
                     .match_kind(MatchKind::All)
-                    .cache_capacity(16 << 20),
+                    .cache_capacity(capacity)
+                    .skip_cache_capacity_check(true),
             )
             .build_many(patterns)
             .map_err(|error| error.to_string())?;
-        Ok(FormSet { dfa, rules })
+        let byte_classes = dfa.byte_classes();
+        let classes = std::array::from_fn(|byte| byte_classes.get(byte as u8));
+        // The alphabet counts the end of input as a class of its own, which no row needs.
+        let stride2 = (byte_classes.alphabet_len() - 1)
+            .next_power_of_two()
+            .trailing_zeros();
+        Ok(FormSet {
+            dfa,
+            classes,
+            stride2,
+            rules,
+        })
     }
 
     pub fn create_cache(&self) -> Cache {
-        self.dfa.create_cache()
+        Cache {
+            lazy: self.dfa.create_cache(),
+            table: Table::new(self.stride2, TABLE_LIMIT),
+        }
     }
 
     /// The patterns that match `haystack` (indexes into `rules`).
@@ -65,12 +97,99 @@ impl FormSet {
         // matched: the request is refused rather than let through unread.
         if self
             .dfa
-            .try_which_overlapping_matches(cache, &input, &mut found)
+            .try_which_overlapping_matches(&mut cache.lazy, &input, &mut found)
             .is_err()
         {
             return (0..self.rules.len()).collect();
         }
         found.iter().map(|id| id.as_usize()).collect()
+    }
+}
+
+/// What one thread keeps for one set: the lazy DFA's cache, and a [`Table`] of the transitions
+/// its scans have taken.
+pub struct Cache {
+    lazy: hybrid::Cache,
+    table: Table,
+}
+
+/// An entry of a [`Table`] that names no state: a transition not copied yet (row 0 is no
+/// state's).
+const UNKNOWN: u32 = 0;
+/// Past this many entries (16 MiB), a table starts again empty.
+const TABLE_LIMIT: usize = 4 << 20;
+
+/// The transitions between the states a thread's scans have been in, copied from the lazy DFA
+/// into rows the scan loop reads with one lookup and one comparison per byte: the lazy DFA's
+/// own step also checks its state's tags and reloads its table at every byte. Each state has a
+/// row of entries, one per byte class; an entry is the next state's row offset (its row number
+/// shifted by `stride2`), or [`UNKNOWN`]. Transitions into a match, a dead end or a failure are
+/// never copied: the lazy DFA is asked about those each time, which a scan does once at most.
+struct Table {
+    stride2: u32,
+    trans: Vec<u32>,
+    /// The lazy DFA's id of each row's state.
+    ids: Vec<LazyStateID>,
+    rows: HashMap<LazyStateID, u32>,
+    /// The start state's entry, or [`UNKNOWN`] (every scan starts at its haystack's start, so
+    /// in the same state).
+    start: u32,
+    /// The lazy cache's clear count when the table was made: a clear invalidates its ids.
+    clears: usize,
+    /// How many times the table was emptied, so that a step can tell.
+    generation: u64,
+    limit: usize,
+}
+
+impl Table {
+    fn new(stride2: u32, limit: usize) -> Table {
+        let mut table = Table {
+            stride2,
+            trans: Vec::new(),
+            ids: Vec::new(),
+            rows: HashMap::new(),
+            start: UNKNOWN,
+            clears: 0,
+            generation: 0,
+            limit,
+        };
+        table.reset(0);
+        table
+    }
+
+    fn reset(&mut self, clears: usize) {
+        self.trans.clear();
+        self.trans.resize(1 << self.stride2, UNKNOWN);
+        self.ids.clear();
+        self.ids.push(LazyStateID::default());
+        self.rows.clear();
+        self.start = UNKNOWN;
+        self.clears = clears;
+        self.generation += 1;
+    }
+
+    /// The entry of `id` (an untagged state of the lazy cache whose clear count is `clears`),
+    /// given a row if it has none.
+    fn entry(&mut self, id: LazyStateID, clears: usize) -> u32 {
+        if clears != self.clears {
+            self.reset(clears);
+        }
+        if let Some(&entry) = self.rows.get(&id) {
+            return entry;
+        }
+        if self.trans.len() + (1 << self.stride2) > self.limit {
+            self.reset(clears);
+        }
+        let entry = u32::try_from(self.trans.len()).expect("a table stays under its limit");
+        self.trans
+            .resize(self.trans.len() + (1 << self.stride2), UNKNOWN);
+        self.ids.push(id);
+        self.rows.insert(id, entry);
+        entry
+    }
+
+    fn id(&self, entry: u32) -> LazyStateID {
+        self.ids[(entry >> self.stride2) as usize]
     }
 }
 
@@ -81,118 +200,171 @@ pub struct Scan<'a> {
     pub haystack: &'a [u8],
 }
 
+/// Why a walk stopped a scan before the end of its haystack.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Stop {
+    Running,
+    /// A pattern matched, or the search failed (impossible, see [`FormSet::new`]; the caller
+    /// then asks [`FormSet::matches`], which fails closed).
+    Matched,
+    /// No pattern can match any more.
+    Dead,
+}
+
 /// Whether some pattern of each scan's set matches its haystack, the scans stepped together.
 /// `true` also where a search failed (impossible, see [`FormSet::new`]): the caller then asks
 /// [`FormSet::matches`], which fails closed.
 pub fn any_match<const N: usize>(mut scans: [Scan<'_>; N]) -> [bool; N] {
     let mut answers = [false; N];
-    let mut states = [LazyStateID::default(); N];
+    let mut states = [UNKNOWN; N];
+    let mut stops = [Stop::Running; N];
     for (k, scan) in scans.iter_mut().enumerate() {
         match start(scan) {
             Ok(state) => states[k] = state,
-            Err(()) => answers[k] = true,
+            Err(stop) => stops[k] = stop,
         }
     }
-    if answers.iter().any(|answer| *answer) {
-        // Rare enough (a pattern matching the empty text) to finish one by one.
-        return finish_each(scans, states, answers, 0);
-    }
-    let common = scans.iter().map(|s| s.haystack.len()).min().unwrap_or(0);
-    let haystacks = scans.each_ref().map(|scan| &scan.haystack[..common]);
     let mut at = 0;
-    while at < common {
-        // The states of this loop are untagged: not a match, dead end or failure (those leave
-        // it), nor a state the lazy DFA has yet to compute (which is computed before going on).
-        let mut next = [LazyStateID::default(); N];
-        let mut tagged = false;
-        for k in 0..N {
-            let scan = &scans[k];
-            next[k] = scan
-                .set
-                .dfa
-                .next_state_untagged(scan.cache, states[k], haystacks[k][at]);
-            tagged |= next[k].is_tagged();
-        }
-        if tagged {
-            let mut leave = false;
-            for k in 0..N {
-                if next[k].is_unknown() {
-                    let scan = &mut scans[k];
-                    match scan
-                        .set
-                        .dfa
-                        .next_state(scan.cache, states[k], haystacks[k][at])
-                    {
-                        Ok(computed) => next[k] = computed,
-                        Err(_) => answers[k] = true,
-                    }
-                }
-                leave |= answers[k] || next[k].is_tagged();
-            }
-            if leave {
-                // A match, a dead end or a failure: each goes its own way from here.
-                return finish_each(scans, next, answers, at + 1);
-            }
-        }
-        states = next;
-        at += 1;
+    if stops.iter().all(|stop| *stop == Stop::Running) {
+        let common = scans.iter().map(|s| s.haystack.len()).min().unwrap_or(0);
+        stops = walk(&mut scans, &mut states, &mut at, common);
     }
-    finish_each(scans, states, answers, common)
-}
-
-/// The start state of `scan`'s unanchored search (`Err` for a failure or an immediate match).
-fn start(scan: &mut Scan<'_>) -> Result<LazyStateID, ()> {
-    let input = Input::new(scan.haystack);
-    let state = scan
-        .set
-        .dfa
-        .start_state_forward(scan.cache, &input)
-        .map_err(drop)?;
-    if state.is_match() { Err(()) } else { Ok(state) }
-}
-
-/// Runs each scan not answered yet to the end of its haystack, from `at` in state `states[k]`.
-fn finish_each<const N: usize>(
-    scans: [Scan<'_>; N],
-    states: [LazyStateID; N],
-    mut answers: [bool; N],
-    at: usize,
-) -> [bool; N] {
-    for (k, scan) in scans.into_iter().enumerate() {
-        if !answers[k] {
-            answers[k] = finish(scan, states[k], at);
-        }
+    // Each scan not stopped goes on alone to the end of its haystack (the longer ones, or all
+    // of them where another one stopped).
+    for (k, scan) in scans.iter_mut().enumerate() {
+        answers[k] = match stops[k] {
+            Stop::Matched => true,
+            Stop::Dead => false,
+            Stop::Running => finish(scan, states[k], at),
+        };
     }
     answers
 }
 
-fn finish(scan: Scan<'_>, mut state: LazyStateID, at: usize) -> bool {
-    let dfa = &scan.set.dfa;
-    let mut at = at;
+/// The start state's entry of `scan`'s unanchored search, or why no byte needs reading.
+fn start(scan: &mut Scan<'_>) -> Result<u32, Stop> {
+    // The lazy cache may have been cleared since the table was last used (by a search of
+    // `FormSet::matches`, say): the table's ids are then gone too.
+    let clears = scan.cache.lazy.clear_count();
+    if clears != scan.cache.table.clears {
+        scan.cache.table.reset(clears);
+    }
+    if scan.cache.table.start != UNKNOWN {
+        return Ok(scan.cache.table.start);
+    }
+    let input = Input::new(scan.haystack);
+    let state = scan
+        .set
+        .dfa
+        .start_state_forward(&mut scan.cache.lazy, &input)
+        .map_err(|_| Stop::Matched)?;
+    if state.is_match() {
+        return Err(Stop::Matched);
+    }
+    if state.is_dead() {
+        return Err(Stop::Dead);
+    }
+    let clears = scan.cache.lazy.clear_count();
+    let table = &mut scan.cache.table;
+    let entry = table.entry(state, clears);
+    table.start = entry;
+    Ok(entry)
+}
+
+/// Steps every scan from `*at` to `end` (within each haystack), and returns where each one
+/// stopped; they all run to `end` unless one stops, and then all stop after that byte.
+fn walk<const N: usize>(
+    scans: &mut [Scan<'_>; N],
+    states: &mut [u32; N],
+    at: &mut usize,
+    end: usize,
+) -> [Stop; N] {
     loop {
-        if state.is_tagged() {
-            if state.is_match() {
-                return true;
-            }
-            if state.is_dead() {
-                return false;
-            }
-            if state.is_quit() {
-                return true;
+        {
+            // While every transition is in the tables: one lookup for the byte's class, one
+            // for the next state, for each scan.
+            let trans = scans.each_ref().map(|scan| &scan.cache.table.trans[..]);
+            let classes = scans.each_ref().map(|scan| &scan.set.classes);
+            let haystacks = scans.each_ref().map(|scan| &scan.haystack[..end]);
+            while *at < end {
+                let mut next = [UNKNOWN; N];
+                for k in 0..N {
+                    let class = classes[k][usize::from(haystacks[k][*at])];
+                    next[k] = trans[k][(states[k] | u32::from(class)) as usize];
+                }
+                if next.contains(&UNKNOWN) {
+                    break;
+                }
+                *states = next;
+                *at += 1;
             }
         }
-        let Some(&byte) = scan.haystack.get(at) else {
-            break;
-        };
-        state = match dfa.next_state(scan.cache, state, byte) {
-            Ok(next) => next,
-            Err(_) => return true,
-        };
-        at += 1;
+        if *at == end {
+            return [Stop::Running; N];
+        }
+        let mut stops = [Stop::Running; N];
+        for k in 0..N {
+            match step(&mut scans[k], states[k], *at) {
+                Ok(next) => states[k] = next,
+                Err(stop) => stops[k] = stop,
+            }
+        }
+        *at += 1;
+        if stops.iter().any(|stop| *stop != Stop::Running) {
+            return stops;
+        }
     }
-    match dfa.next_eoi_state(scan.cache, state) {
-        Ok(end) => end.is_match() || end.is_quit(),
-        Err(_) => true,
+}
+
+/// The transition of `scan` from `state` on the byte at `at`: from the table if it has it,
+/// else from the lazy DFA, and then copied into the table.
+fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
+    let byte = scan.haystack[at];
+    let offset = (state | u32::from(scan.set.classes[usize::from(byte)])) as usize;
+    let table = &scan.cache.table;
+    if table.trans[offset] != UNKNOWN {
+        return Ok(table.trans[offset]);
+    }
+    let (current, generation) = (table.id(state), table.generation);
+    let next = scan
+        .set
+        .dfa
+        .next_state(&mut scan.cache.lazy, current, byte)
+        .map_err(|_| Stop::Matched)?;
+    if next.is_tagged() {
+        // Computed, so a match, a dead end or a failure (quit).
+        return Err(if next.is_dead() {
+            Stop::Dead
+        } else {
+            Stop::Matched
+        });
+    }
+    let clears = scan.cache.lazy.clear_count();
+    let table = &mut scan.cache.table;
+    let entry = table.entry(next, clears);
+    // Unless the table was emptied meanwhile (and `state` with it).
+    if table.generation == generation {
+        table.trans[offset] = entry;
+    }
+    Ok(entry)
+}
+
+/// Runs `scan` alone from `at` in `state` to the end of its haystack: whether it matches.
+fn finish(scan: &mut Scan<'_>, state: u32, at: usize) -> bool {
+    let mut states = [state];
+    let mut at = at;
+    let end = scan.haystack.len();
+    let [stop] = walk(std::array::from_mut(scan), &mut states, &mut at, end);
+    match stop {
+        Stop::Matched => true,
+        Stop::Dead => false,
+        Stop::Running => {
+            let id = scan.cache.table.id(states[0]);
+            match scan.set.dfa.next_eoi_state(&mut scan.cache.lazy, id) {
+                Ok(end) => end.is_match() || end.is_quit(),
+                Err(_) => true,
+            }
+        }
     }
 }
 
@@ -327,6 +499,85 @@ mod tests {
         long.push_str(&"b".repeat(40));
         let [found] = any_match([scan(&sets[0], &mut caches[0], long.as_bytes())]);
         assert!(found);
+    }
+
+    /// A table with room for three states empties itself again and again on prose; what it
+    /// answers is still what the DFA's own search finds.
+    #[test]
+    fn a_table_that_keeps_emptying_itself_misses_nothing() {
+        let set = set(
+            &[r"\bunion\s+select\b", r";\s*cat\b", r"x.{0,9}y", r"end$"],
+            false,
+        );
+        let mut small = Cache {
+            lazy: set.dfa.create_cache(),
+            table: Table::new(set.stride2, 4 << set.stride2),
+        };
+        let mut roomy = set.create_cache();
+        let texts = [
+            "the quick brown fox jumps over the lazy dog",
+            "a union select b",
+            "unions elect nothing",
+            "cat; cat",
+            "a; cat /etc/passwd",
+            "x123456789y",
+            "x1234567890y",
+            "the end",
+            "the end.",
+        ];
+        for _ in 0..3 {
+            for text in texts {
+                let expected = !set.matches(&mut roomy, text.as_bytes()).is_empty();
+                let [found] = any_match([scan(&set, &mut small, text.as_bytes())]);
+                assert_eq!(found, expected, "{text:?}");
+                let [found] = any_match([scan(&set, &mut roomy, text.as_bytes())]);
+                assert_eq!(found, expected, "{text:?}");
+            }
+        }
+        assert!(small.table.generation > 3, "the small table was emptied");
+        assert!(small.table.trans.len() <= 4 << set.stride2);
+    }
+
+    /// A lazy DFA (of the smallest cache) cleared between two scans, here by `matches` on other
+    /// text: the ids the table kept belong to the old cache, so the next scan starts from an
+    /// emptied table, and finds what a roomy cache finds.
+    #[test]
+    fn a_lazy_cache_cleared_between_scans_misses_nothing() {
+        let patterns = [r"\bunion\s+select\b", r";\s*cat\b", r"x.{0,9}y", r"end$"];
+        let set = FormSet::with_capacity(&patterns, (0..4).collect(), false, 0).unwrap();
+        let roomy = self::set(&patterns, false);
+        let mut cache = set.create_cache();
+        let mut large = roomy.create_cache();
+        // Short enough for its states to stay in the smallest cache.
+        let prose = "a ";
+        // `x.{0,9}y` keeps a state for each pattern of x's among the last ten bytes.
+        let churn: String = (0..4000u32)
+            .map(|i| {
+                if (i.wrapping_mul(2_654_435_761) >> 13) & 1 == 0 {
+                    'x'
+                } else {
+                    'a'
+                }
+            })
+            .collect();
+        for (round, attack) in ["union select", "; cat", "x12345y", "end"]
+            .iter()
+            .enumerate()
+        {
+            let [found] = any_match([scan(&set, &mut cache, prose.as_bytes())]);
+            assert!(!found);
+            let cleared = cache.lazy.clear_count();
+            assert!(set.matches(&mut cache, churn.as_bytes()).is_empty());
+            assert!(cache.lazy.clear_count() > cleared, "round {round}: cleared");
+            // The next scan starts with a table emptied of the old cache's states.
+            start(&mut scan(&set, &mut cache, b"")).unwrap();
+            assert_eq!(cache.table.clears, cache.lazy.clear_count());
+            assert_eq!(cache.table.ids.len(), 2, "the start state alone");
+            let text = format!("{prose}{attack}");
+            let [found] = any_match([scan(&set, &mut cache, text.as_bytes())]);
+            assert!(found, "{text:?}");
+            assert!(!roomy.matches(&mut large, text.as_bytes()).is_empty());
+        }
     }
 
     #[test]

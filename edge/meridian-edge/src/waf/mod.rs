@@ -22,11 +22,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use http::{HeaderMap, Method, header};
-use regex_automata::hybrid::dfa::Cache;
 
 use crate::per_thread::PerThread;
 pub use config::{Config, Mode};
-use dfa::FormSet;
+use dfa::{Cache, FormSet};
 use normalize::{Shape, Views, class};
 use request::{BodyKind, Encoding, Parsed, Value};
 use rules::{Check, Form, RULES, Rule, Targets, ids};
