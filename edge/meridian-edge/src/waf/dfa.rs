@@ -9,12 +9,15 @@
 //! asked only of the views that matched something.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 
 use regex_automata::hybrid::LazyStateID;
 use regex_automata::hybrid::dfa::{self as hybrid, DFA};
 use regex_automata::nfa::thompson;
 use regex_automata::util::syntax;
 use regex_automata::{Input, MatchKind, PatternSet};
+
+use super::normalize::{ShellByte, shell_byte};
 
 /// The patterns of one view, compiled together.
 #[derive(Clone)]
@@ -110,7 +113,7 @@ impl FormSet {
 /// its scans have taken.
 pub struct Cache {
     lazy: hybrid::Cache,
-    table: Table,
+    table: Table<LazyStateID, usize>,
 }
 
 /// An entry of a [`Table`] that names no state: a transition not copied yet (row 0 is no
@@ -125,56 +128,65 @@ const TABLE_LIMIT: usize = 4 << 20;
 /// row of entries, one per byte class; an entry is the next state's row offset (its row number
 /// shifted by `stride2`), or [`UNKNOWN`]. Transitions into a match, a dead end or a failure are
 /// never copied: the lazy DFA is asked about those each time, which a scan does once at most.
-struct Table {
+///
+/// A state `S` is the lazy DFA's id of it (or a pair of ids, see [`text_and_shell`]); `C` is
+/// the clear count of the lazy cache (or caches) those ids belong to.
+struct Table<S, C> {
     stride2: u32,
     trans: Vec<u32>,
-    /// The lazy DFA's id of each row's state.
-    ids: Vec<LazyStateID>,
-    rows: HashMap<LazyStateID, u32>,
+    /// The state of each row.
+    states: Vec<S>,
+    rows: HashMap<S, u32>,
     /// The start state's entry, or [`UNKNOWN`] (every scan starts at its haystack's start, so
     /// in the same state).
     start: u32,
     /// The lazy cache's clear count when the table was made: a clear invalidates its ids.
-    clears: usize,
+    clears: C,
     /// How many times the table was emptied, so that a step can tell.
     generation: u64,
     limit: usize,
 }
 
-impl Table {
-    fn new(stride2: u32, limit: usize) -> Table {
+impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
+    fn new(stride2: u32, limit: usize) -> Self {
         let mut table = Table {
             stride2,
             trans: Vec::new(),
-            ids: Vec::new(),
+            states: Vec::new(),
             rows: HashMap::new(),
             start: UNKNOWN,
-            clears: 0,
+            clears: C::default(),
             generation: 0,
             limit,
         };
-        table.reset(0);
+        table.reset(C::default());
         table
     }
 
-    fn reset(&mut self, clears: usize) {
+    fn reset(&mut self, clears: C) {
         self.trans.clear();
         self.trans.resize(1 << self.stride2, UNKNOWN);
-        self.ids.clear();
-        self.ids.push(LazyStateID::default());
+        self.states.clear();
+        self.states.push(S::default());
         self.rows.clear();
         self.start = UNKNOWN;
         self.clears = clears;
         self.generation += 1;
     }
 
-    /// The entry of `id` (an untagged state of the lazy cache whose clear count is `clears`),
-    /// given a row if it has none.
-    fn entry(&mut self, id: LazyStateID, clears: usize) -> u32 {
+    /// Empties the table if the lazy cache was cleared since it was made (`clears` is its
+    /// clear count now).
+    fn follow(&mut self, clears: C) {
         if clears != self.clears {
             self.reset(clears);
         }
-        if let Some(&entry) = self.rows.get(&id) {
+    }
+
+    /// The entry of `state` (untagged, of a lazy cache whose clear count is `clears`), given a
+    /// row if it has none.
+    fn entry(&mut self, state: S, clears: C) -> u32 {
+        self.follow(clears);
+        if let Some(&entry) = self.rows.get(&state) {
             return entry;
         }
         if self.trans.len() + (1 << self.stride2) > self.limit {
@@ -183,13 +195,21 @@ impl Table {
         let entry = u32::try_from(self.trans.len()).expect("a table stays under its limit");
         self.trans
             .resize(self.trans.len() + (1 << self.stride2), UNKNOWN);
-        self.ids.push(id);
-        self.rows.insert(id, entry);
+        self.states.push(state);
+        self.rows.insert(state, entry);
         entry
     }
 
-    fn id(&self, entry: u32) -> LazyStateID {
-        self.ids[(entry >> self.stride2) as usize]
+    fn state(&self, entry: u32) -> S {
+        self.states[(entry >> self.stride2) as usize]
+    }
+
+    /// Records the transition at `offset` (in a row of `generation`) to `entry`, unless the
+    /// table was emptied meanwhile (and that row with it).
+    fn record(&mut self, offset: usize, generation: u64, entry: u32) {
+        if self.generation == generation {
+            self.trans[offset] = entry;
+        }
     }
 }
 
@@ -245,10 +265,7 @@ pub fn any_match<const N: usize>(mut scans: [Scan<'_>; N]) -> [bool; N] {
 fn start(scan: &mut Scan<'_>) -> Result<u32, Stop> {
     // The lazy cache may have been cleared since the table was last used (by a search of
     // `FormSet::matches`, say): the table's ids are then gone too.
-    let clears = scan.cache.lazy.clear_count();
-    if clears != scan.cache.table.clears {
-        scan.cache.table.reset(clears);
-    }
+    scan.cache.table.follow(scan.cache.lazy.clear_count());
     if scan.cache.table.start != UNKNOWN {
         return Ok(scan.cache.table.start);
     }
@@ -325,7 +342,7 @@ fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
     if table.trans[offset] != UNKNOWN {
         return Ok(table.trans[offset]);
     }
-    let (current, generation) = (table.id(state), table.generation);
+    let (current, generation) = (table.state(state), table.generation);
     let next = scan
         .set
         .dfa
@@ -342,10 +359,7 @@ fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
     let clears = scan.cache.lazy.clear_count();
     let table = &mut scan.cache.table;
     let entry = table.entry(next, clears);
-    // Unless the table was emptied meanwhile (and `state` with it).
-    if table.generation == generation {
-        table.trans[offset] = entry;
-    }
+    table.record(offset, generation, entry);
     Ok(entry)
 }
 
@@ -359,12 +373,218 @@ fn finish(scan: &mut Scan<'_>, state: u32, at: usize) -> bool {
         Stop::Matched => true,
         Stop::Dead => false,
         Stop::Running => {
-            let id = scan.cache.table.id(states[0]);
+            let id = scan.cache.table.state(states[0]);
             match scan.set.dfa.next_eoi_state(&mut scan.cache.lazy, id) {
                 Ok(end) => end.is_match() || end.is_quit(),
                 Err(_) => true,
             }
         }
+    }
+}
+
+/// A state of [`text_and_shell`]'s pass: the text set's state, the shell set's state, and
+/// whether a space is owed to the shell view (written out before the next byte it keeps, unless
+/// that byte is one written with no space before it).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default, Debug)]
+struct Pair {
+    text: LazyStateID,
+    shell: LazyStateID,
+    space: bool,
+}
+
+/// The table of [`text_and_shell`]: a [`Table`] of pairs of states, over byte classes that
+/// tell apart what both sets and the shell view tell apart.
+pub struct PairTable {
+    classes: [u8; 256],
+    table: Table<Pair, [usize; 2]>,
+}
+
+impl PairTable {
+    pub fn new(text: &FormSet, shell: &FormSet) -> PairTable {
+        // A byte's class is what each set makes of it, and what the shell view makes of it:
+        // bytes alike in all of these step every pair alike.
+        let mut kinds: HashMap<(u8, ShellByte, Option<u8>), u8> = HashMap::new();
+        let mut classes = [0; 256];
+        for (byte, class) in classes.iter_mut().enumerate() {
+            let byte = byte as u8;
+            let kind = shell_byte(byte);
+            let written = match kind {
+                ShellByte::Dropped | ShellByte::Space => None,
+                ShellByte::Separator => Some(shell.classes[usize::from(b';')]),
+                ShellByte::Joined | ShellByte::Kept => Some(shell.classes[usize::from(byte)]),
+            };
+            let next = kinds.len() as u8;
+            *class = *kinds
+                .entry((text.classes[usize::from(byte)], kind, written))
+                .or_insert(next);
+        }
+        let stride2 = kinds.len().next_power_of_two().trailing_zeros();
+        PairTable {
+            classes,
+            table: Table::new(stride2, TABLE_LIMIT),
+        }
+    }
+}
+
+/// Whether the patterns of `text` may match `haystack` (ASCII), or those of `shell` its shell
+/// view, read in one pass over `haystack` without making the shell view: each byte steps the
+/// text set, and the shell set on what the shell view makes of it ([`shell_byte`]). `false`
+/// means neither matches; `true` that one may (the caller then matches each view as usual).
+pub fn text_and_shell(
+    text: (&FormSet, &mut Cache),
+    shell: (&FormSet, &mut Cache),
+    table: &mut PairTable,
+    haystack: &[u8],
+) -> bool {
+    let mut pass = PairPass {
+        text: text.0,
+        shell: shell.0,
+        text_cache: &mut text.1.lazy,
+        shell_cache: &mut shell.1.lazy,
+        table,
+    };
+    pass.run(haystack).is_err()
+}
+
+struct PairPass<'a> {
+    text: &'a FormSet,
+    shell: &'a FormSet,
+    text_cache: &'a mut hybrid::Cache,
+    shell_cache: &'a mut hybrid::Cache,
+    table: &'a mut PairTable,
+}
+
+/// A pass stopped where a pattern may match.
+struct MayMatch;
+
+impl PairPass<'_> {
+    fn clears(&self) -> [usize; 2] {
+        [
+            self.text_cache.clear_count(),
+            self.shell_cache.clear_count(),
+        ]
+    }
+
+    fn run(&mut self, haystack: &[u8]) -> Result<(), MayMatch> {
+        let mut state = self.start()?;
+        let mut at = 0;
+        loop {
+            {
+                let (trans, classes) = (&self.table.table.trans[..], &self.table.classes);
+                while let Some(&byte) = haystack.get(at) {
+                    let next = trans[(state | u32::from(classes[usize::from(byte)])) as usize];
+                    if next == UNKNOWN {
+                        break;
+                    }
+                    state = next;
+                    at += 1;
+                }
+            }
+            let Some(&byte) = haystack.get(at) else {
+                break;
+            };
+            state = self.step(state, byte)?;
+            at += 1;
+        }
+        self.end(state)
+    }
+
+    fn start(&mut self) -> Result<u32, MayMatch> {
+        let table = &mut self.table.table;
+        table.follow([
+            self.text_cache.clear_count(),
+            self.shell_cache.clear_count(),
+        ]);
+        if table.start != UNKNOWN {
+            return Ok(table.start);
+        }
+        let input = Input::new(&b""[..]);
+        let text = self
+            .text
+            .dfa
+            .start_state_forward(self.text_cache, &input)
+            .map_err(|_| MayMatch)?;
+        let shell = self
+            .shell
+            .dfa
+            .start_state_forward(self.shell_cache, &input)
+            .map_err(|_| MayMatch)?;
+        if text.is_tagged() || shell.is_tagged() {
+            return Err(MayMatch);
+        }
+        let pair = Pair {
+            text,
+            shell,
+            space: false,
+        };
+        let clears = self.clears();
+        let table = &mut self.table.table;
+        let entry = table.entry(pair, clears);
+        table.start = entry;
+        Ok(entry)
+    }
+
+    /// The shell set's state after it reads `byte`.
+    fn shell_step(&mut self, state: LazyStateID, byte: u8) -> Result<LazyStateID, MayMatch> {
+        match self.shell.dfa.next_state(self.shell_cache, state, byte) {
+            Ok(next) if !next.is_tagged() => Ok(next),
+            _ => Err(MayMatch),
+        }
+    }
+
+    fn step(&mut self, state: u32, byte: u8) -> Result<u32, MayMatch> {
+        let offset = (state | u32::from(self.table.classes[usize::from(byte)])) as usize;
+        let generation = self.table.table.generation;
+        let Pair {
+            text,
+            mut shell,
+            mut space,
+        } = self.table.table.state(state);
+        let text = match self.text.dfa.next_state(self.text_cache, text, byte) {
+            Ok(next) if !next.is_tagged() => next,
+            _ => return Err(MayMatch),
+        };
+        match shell_byte(byte) {
+            ShellByte::Dropped => {}
+            ShellByte::Space => space = true,
+            ShellByte::Joined => {
+                space = false;
+                shell = self.shell_step(shell, byte)?;
+            }
+            ShellByte::Separator | ShellByte::Kept => {
+                if space {
+                    space = false;
+                    shell = self.shell_step(shell, b' ')?;
+                }
+                let written = if shell_byte(byte) == ShellByte::Separator {
+                    b';'
+                } else {
+                    byte
+                };
+                shell = self.shell_step(shell, written)?;
+            }
+        }
+        let clears = self.clears();
+        let table = &mut self.table.table;
+        let entry = table.entry(Pair { text, shell, space }, clears);
+        table.record(offset, generation, entry);
+        Ok(entry)
+    }
+
+    fn end(&mut self, state: u32) -> Result<(), MayMatch> {
+        let Pair { text, shell, space } = self.table.table.state(state);
+        let shell = if space {
+            self.shell_step(shell, b' ')?
+        } else {
+            shell
+        };
+        let ends = |end: Result<LazyStateID, _>| match end {
+            Ok(end) if end.is_match() || end.is_quit() => Err(MayMatch),
+            Ok(_) => Ok(()),
+            Err(_) => Err(MayMatch),
+        };
+        ends(self.shell.dfa.next_eoi_state(self.shell_cache, shell))?;
+        ends(self.text.dfa.next_eoi_state(self.text_cache, text))
     }
 }
 
@@ -572,7 +792,7 @@ mod tests {
             // The next scan starts with a table emptied of the old cache's states.
             start(&mut scan(&set, &mut cache, b"")).unwrap();
             assert_eq!(cache.table.clears, cache.lazy.clear_count());
-            assert_eq!(cache.table.ids.len(), 2, "the start state alone");
+            assert_eq!(cache.table.states.len(), 2, "the start state alone");
             let text = format!("{prose}{attack}");
             let [found] = any_match([scan(&set, &mut cache, text.as_bytes())]);
             assert!(found, "{text:?}");

@@ -25,7 +25,7 @@ use http::{HeaderMap, Method, header};
 
 use crate::per_thread::PerThread;
 pub use config::{Config, Mode};
-use dfa::{Cache, FormSet};
+use dfa::{Cache, FormSet, PairTable};
 use normalize::{Shape, Views, class};
 use request::{BodyKind, Encoding, Parsed, Value};
 use rules::{Check, Form, RULES, Rule, Targets, ids};
@@ -102,6 +102,8 @@ type Caches = [Cache; SETS];
 /// and the memos.
 struct Local {
     caches: Caches,
+    /// The table of `dfa::text_and_shell` over the `TextAndSql` and `Cmd` sets.
+    pair: PairTable,
     memos: [Memo; MEMOS],
     /// The bare-token buffers of [`Scan`], kept (empty) from one request to the next.
     tokens: Vec<u8>,
@@ -335,6 +337,10 @@ impl Waf {
         let mut slot = self.slot();
         let local = slot.get_or_insert_with(|| Local {
             caches: std::array::from_fn(|set| self.sets[set].create_cache()),
+            pair: PairTable::new(
+                &self.sets[SetId::TextAndSql as usize],
+                &self.sets[SetId::Cmd as usize],
+            ),
             memos: std::array::from_fn(|_| HashMap::new()),
             // Room for a request's names and short values without growing one step at a time.
             tokens: Vec::with_capacity(512),
@@ -785,20 +791,37 @@ impl<'w> Scan<'w, '_> {
                 .entry(RULES[index].id)
                 .or_insert_with(|| target_name(value));
         }
-        // Most values read the same in two or all three views: one pass for those.
-        match (views.sql_is_text(), views.cmd_is_text()) {
-            (true, _) => self.patterns(
-                [(SetId::TextAndSql, text), (SetId::Cmd, views.cmd())],
-                value,
-            ),
-            (false, _) => self.patterns(
+        // Most values read the same in the text and SQL views: one set for both. ASCII text's
+        // shell view is read from the text in the same pass, and made only if that pass finds
+        // something (which views matched, and which rules, are then asked as for other text).
+        if views.sql_is_text() {
+            let maybe = !views.is_ascii() || {
+                let local = &mut *self.local;
+                let [text_cache, shell_cache] = local
+                    .caches
+                    .get_disjoint_mut([SetId::TextAndSql as usize, SetId::Cmd as usize])
+                    .expect("two sets");
+                dfa::text_and_shell(
+                    (&waf.sets[SetId::TextAndSql as usize], text_cache),
+                    (&waf.sets[SetId::Cmd as usize], shell_cache),
+                    &mut local.pair,
+                    text,
+                )
+            };
+            if maybe {
+                let cmd = views.cmd();
+                self.patterns([(SetId::TextAndSql, text), (SetId::Cmd, &cmd)], value);
+            }
+        } else {
+            let cmd = views.cmd();
+            self.patterns(
                 [
                     (SetId::Text, text),
                     (SetId::Sql, views.sql()),
-                    (SetId::Cmd, views.cmd()),
+                    (SetId::Cmd, &cmd),
                 ],
                 value,
-            ),
+            );
         }
         if let Some(index) = waf.sqli
             && self.wants(index, value)

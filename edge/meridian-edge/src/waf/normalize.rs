@@ -142,8 +142,11 @@ pub struct Views<'v> {
     /// when that is `text`.
     sql: Option<String>,
     /// `text` as a shell reads it: quotes, `\` and `^` removed, separators spaced; `None` when
-    /// that is `text`.
+    /// that is `text`, and for ASCII text, whose shell view is made only when asked for (see
+    /// [`Views::cmd`]).
     cmd: Option<Vec<u8>>,
+    /// Whether ASCII `text` has anything its shell view rewrites.
+    ascii_shell: bool,
     /// Whether the decoded value contained a NUL byte.
     pub had_nul: bool,
 }
@@ -202,12 +205,20 @@ impl<'v> Views<'v> {
         }
         let space_runs = shape.any(class::CONTROL_SPACE | class::NON_ASCII) || double_space(&text);
         let sql = sql_form(&text, shape, space_runs).filter(|sql| *sql != *text);
-        let cmd = cmd_form(&text, shape, space_runs).filter(|cmd| *cmd != text.as_bytes());
+        let ascii_shell = shell_rewrites(shape, space_runs);
+        // ASCII text's shell view can be read from the text itself (`dfa::text_and_shell`):
+        // it is made only if that pass finds something.
+        let cmd = if shape.any(class::NON_ASCII) {
+            cmd_form(&text, shape, space_runs).filter(|cmd| *cmd != text.as_bytes())
+        } else {
+            None
+        };
         Views {
             text,
             shape,
             sql,
             cmd,
+            ascii_shell: ascii_shell && !shape.any(class::NON_ASCII),
             had_nul,
         }
     }
@@ -223,13 +234,18 @@ impl<'v> Views<'v> {
         self.sql.is_none()
     }
 
-    pub fn cmd(&self) -> &[u8] {
-        self.cmd.as_deref().unwrap_or(self.text.as_bytes())
+    /// The shell view.
+    pub fn cmd(&self) -> Cow<'_, [u8]> {
+        match &self.cmd {
+            Some(cmd) => Cow::Borrowed(cmd),
+            None if self.ascii_shell => Cow::Owned(ascii_cmd_form(self.text.as_bytes())),
+            None => Cow::Borrowed(self.text.as_bytes()),
+        }
     }
 
-    /// Whether [`Views::cmd`] is the text.
-    pub fn cmd_is_text(&self) -> bool {
-        self.cmd.is_none()
+    /// Whether the text is ASCII, so that its shell view is [`shell_byte`]'s rewriting of it.
+    pub fn is_ascii(&self) -> bool {
+        !self.shape.any(class::NON_ASCII)
     }
 }
 
@@ -482,8 +498,7 @@ fn sql_form(text: &str, shape: Shape, space_runs: bool) -> Option<String> {
 /// reads `cat /etc/passwd`; `,` and `;` separate; no space before `/` or `(`.
 /// `None` when the text has nothing a shell would read differently.
 fn cmd_form(text: &str, shape: Shape, space_runs: bool) -> Option<Vec<u8>> {
-    let rewrites = shape.any(class::SHELL | class::VERTICAL_TAB) || space_runs;
-    if !rewrites {
+    if !shell_rewrites(shape, space_runs) {
         return None;
     }
     if !shape.any(class::NON_ASCII) {
@@ -513,25 +528,54 @@ fn cmd_form(text: &str, shape: Shape, space_runs: bool) -> Option<Vec<u8>> {
     Some(out.into_bytes())
 }
 
+/// Whether text of shape `shape` has anything [`cmd_form`] rewrites.
+fn shell_rewrites(shape: Shape, space_runs: bool) -> bool {
+    shape.any(class::SHELL | class::VERTICAL_TAB) || space_runs
+}
+
+/// What the shell view makes of an ASCII byte.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum ShellByte {
+    /// Quoting (`\`, `"`, `'`, `^`): left out.
+    Dropped,
+    /// Whitespace: one space for a run of it, none before a [`ShellByte::Joined`] byte.
+    Space,
+    /// `/` and `(`: kept, with no space before them.
+    Joined,
+    /// `,` and `;`: a `;`.
+    Separator,
+    Kept,
+}
+
+pub fn shell_byte(b: u8) -> ShellByte {
+    match b {
+        b'\\' | b'"' | b'\'' | b'^' => ShellByte::Dropped,
+        b',' | b';' => ShellByte::Separator,
+        b'/' | b'(' => ShellByte::Joined,
+        b if b.is_ascii_whitespace() || b == 0x0b => ShellByte::Space,
+        _ => ShellByte::Kept,
+    }
+}
+
 /// [`cmd_form`] of ASCII text, byte by byte.
 fn ascii_cmd_form(text: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     for &b in text {
-        match b {
-            b'\\' | b'"' | b'\'' | b'^' => {}
-            b',' | b';' => out.push(b';'),
-            b'/' | b'(' => {
+        match shell_byte(b) {
+            ShellByte::Dropped => {}
+            ShellByte::Separator => out.push(b';'),
+            ShellByte::Joined => {
                 while out.last() == Some(&b' ') {
                     out.pop();
                 }
                 out.push(b);
             }
-            b if b.is_ascii_whitespace() || b == 0x0b => {
+            ShellByte::Space => {
                 if out.last() != Some(&b' ') {
                     out.push(b' ');
                 }
             }
-            b => out.push(b),
+            ShellByte::Kept => out.push(b),
         }
     }
     out
@@ -654,7 +698,7 @@ mod tests {
         (
             views.text.to_string(),
             text(views.sql()),
-            text(views.cmd()),
+            text(&views.cmd()),
             views.had_nul,
         )
     }
@@ -679,13 +723,14 @@ mod tests {
         let views = Views::of_decoded(b"plain words, nothing more");
         assert!(matches!(views.text, Cow::Borrowed(_)));
         assert!(views.sql_is_text());
-        assert!(!views.cmd_is_text());
+        assert_eq!(&*views.cmd(), b"plain words; nothing more");
         let views = Views::of_decoded(b"slate/orange");
-        assert!(views.sql_is_text() && views.cmd_is_text());
+        assert!(views.sql_is_text());
+        assert_eq!(&*views.cmd(), b"slate/orange");
         let views = Views::of_decoded(b"Two\tWords");
         assert_eq!(views.text, "two\twords");
         assert_eq!(views.sql(), b"two words");
-        assert_eq!(views.cmd(), b"two words");
+        assert_eq!(&*views.cmd(), b"two words");
     }
 
     #[test]

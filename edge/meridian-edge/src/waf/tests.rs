@@ -914,3 +914,113 @@ fn nothing_carries_over_from_one_request_to_the_next() {
         assert!(verdict.hits.is_empty(), "{:?}", verdict.hits);
     }
 }
+
+/// The one pass over ASCII text that reads its shell view without making it answers what the
+/// two sets answer of the text and of the made view, at every level, on texts built from the
+/// pieces of commands, SQL and prose (quotes, runs of spaces, separators, slashes).
+#[test]
+fn text_and_shell_in_one_pass_agree_with_the_views() {
+    let pieces = [
+        "ls",
+        "cat",
+        "wget",
+        "curl",
+        "union",
+        "select",
+        "from",
+        "where",
+        "or",
+        "1=1",
+        "sleep(5)",
+        "/etc/passwd",
+        "/bin/sh",
+        "bin",
+        "sh",
+        "nc",
+        "id",
+        "whoami",
+        "ipconfig",
+        "alias",
+        "x=y",
+        "the",
+        "shop",
+        "size",
+        "a",
+        "10.5",
+        " ",
+        "  ",
+        "\t",
+        ",",
+        ";",
+        "'",
+        "\"",
+        "\\",
+        "^",
+        "/",
+        "(",
+        ")",
+        "|",
+        "&&",
+        "$(",
+        "`",
+        "\n",
+        "=",
+        "--",
+        "#",
+        "*",
+        "<",
+        ">",
+        "script",
+        "${",
+    ];
+    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    };
+    for level in 1..=4 {
+        let waf = at_level(level);
+        let text_set = &waf.sets[SetId::TextAndSql as usize];
+        let shell_set = &waf.sets[SetId::Cmd as usize];
+        let mut caches: [Cache; 2] = [text_set.create_cache(), shell_set.create_cache()];
+        let mut table = dfa::PairTable::new(text_set, shell_set);
+        let (mut matched, mut clean) = (0, 0);
+        // Where the shell view's spaces decide: a trailing one, one before `/`, runs of them.
+        let chosen = [
+            "cscli ",
+            "cscli",
+            " ls",
+            "binnc,where,${  /bin/shx=ywhoami\\",
+            "a , /etc/passwd",
+            "x;  ls\t",
+            "c'a't /e\\tc",
+        ];
+        let random: Vec<String> = (0..800)
+            .map(|_| {
+                let count = 1 + next(12);
+                (0..count).map(|_| pieces[next(pieces.len())]).collect()
+            })
+            .collect();
+        for text in chosen.iter().map(|t| t.to_string()).chain(random) {
+            let views = Views::of_decoded(text.as_bytes());
+            let text = views.text.as_bytes();
+            let [text_cache, shell_cache] = &mut caches;
+            let expected = !text_set.matches(text_cache, text).is_empty()
+                || !shell_set.matches(shell_cache, &views.cmd()).is_empty();
+            let found = dfa::text_and_shell(
+                (text_set, text_cache),
+                (shell_set, shell_cache),
+                &mut table,
+                text,
+            );
+            assert_eq!(found, expected, "level {level}: {:?}", views.text);
+            if expected { matched += 1 } else { clean += 1 }
+        }
+        assert!(
+            matched > 100 && clean > 100,
+            "level {level}: {matched} matched, {clean} clean"
+        );
+    }
+}
