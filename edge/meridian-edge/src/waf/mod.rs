@@ -791,11 +791,12 @@ impl<'w> Scan<'w, '_> {
                 .entry(RULES[index].id)
                 .or_insert_with(|| target_name(value));
         }
-        // Most values read the same in the text and SQL views: one set for both. ASCII text's
-        // shell view is read from the text in the same pass, and made only if that pass finds
-        // something (which views matched, and which rules, are then asked as for other text).
+        // Most values read the same in the text and SQL views: one set for both. Their shell
+        // view is read from the text in the same pass where it is a byte-by-byte rewriting of
+        // it, and made only if that pass finds something (which views matched, and which
+        // rules, are then asked as for other text).
         if views.sql_is_text() {
-            let maybe = !views.is_ascii() || {
+            let maybe = !views.shell_bytewise() || {
                 let local = &mut *self.local;
                 let [text_cache, shell_cache] = local
                     .caches

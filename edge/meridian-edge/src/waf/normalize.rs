@@ -142,11 +142,14 @@ pub struct Views<'v> {
     /// when that is `text`.
     sql: Option<String>,
     /// `text` as a shell reads it: quotes, `\` and `^` removed, separators spaced; `None` when
-    /// that is `text`, and for ASCII text, whose shell view is made only when asked for (see
+    /// that is `text`, and where it is made byte by byte, only when asked for (see
     /// [`Views::cmd`]).
     cmd: Option<Vec<u8>>,
-    /// Whether ASCII `text` has anything its shell view rewrites.
-    ascii_shell: bool,
+    /// Whether `text` has no whitespace beyond ASCII's, so that its shell view is rewritten
+    /// byte by byte ([`shell_byte`]).
+    bytewise: bool,
+    /// Whether that byte-by-byte shell view differs from `text`.
+    bytewise_shell: bool,
     /// Whether the decoded value contained a NUL byte.
     pub had_nul: bool,
 }
@@ -203,12 +206,13 @@ impl<'v> Views<'v> {
             text = Cow::Owned(lower);
             shape = Shape::of(text.as_bytes());
         }
-        let space_runs = shape.any(class::CONTROL_SPACE | class::NON_ASCII) || double_space(&text);
+        let unicode_space = shape.any(class::NON_ASCII) && unicode_space(&text);
+        let space_runs = shape.any(class::CONTROL_SPACE) || unicode_space || double_space(&text);
         let sql = sql_form(&text, shape, space_runs).filter(|sql| *sql != *text);
-        let ascii_shell = shell_rewrites(shape, space_runs);
-        // ASCII text's shell view can be read from the text itself (`dfa::text_and_shell`):
-        // it is made only if that pass finds something.
-        let cmd = if shape.any(class::NON_ASCII) {
+        // The shell view of text with no whitespace beyond ASCII's is a byte-by-byte rewriting,
+        // which `dfa::text_and_shell` reads from the text itself: it is made only if that pass
+        // finds something.
+        let cmd = if unicode_space {
             cmd_form(&text, shape, space_runs).filter(|cmd| *cmd != text.as_bytes())
         } else {
             None
@@ -218,7 +222,8 @@ impl<'v> Views<'v> {
             shape,
             sql,
             cmd,
-            ascii_shell: ascii_shell && !shape.any(class::NON_ASCII),
+            bytewise: !unicode_space,
+            bytewise_shell: !unicode_space && shell_rewrites(shape, space_runs),
             had_nul,
         }
     }
@@ -238,14 +243,15 @@ impl<'v> Views<'v> {
     pub fn cmd(&self) -> Cow<'_, [u8]> {
         match &self.cmd {
             Some(cmd) => Cow::Borrowed(cmd),
-            None if self.ascii_shell => Cow::Owned(ascii_cmd_form(self.text.as_bytes())),
+            None if self.bytewise_shell => Cow::Owned(bytewise_cmd_form(self.text.as_bytes())),
             None => Cow::Borrowed(self.text.as_bytes()),
         }
     }
 
-    /// Whether the text is ASCII, so that its shell view is [`shell_byte`]'s rewriting of it.
-    pub fn is_ascii(&self) -> bool {
-        !self.shape.any(class::NON_ASCII)
+    /// Whether the shell view is [`shell_byte`]'s rewriting of the text, byte by byte: the
+    /// text has no whitespace beyond ASCII's.
+    pub fn shell_bytewise(&self) -> bool {
+        self.bytewise
     }
 }
 
@@ -502,7 +508,7 @@ fn cmd_form(text: &str, shape: Shape, space_runs: bool) -> Option<Vec<u8>> {
         return None;
     }
     if !shape.any(class::NON_ASCII) {
-        return Some(ascii_cmd_form(text.as_bytes()));
+        return Some(bytewise_cmd_form(text.as_bytes()));
     }
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -526,6 +532,14 @@ fn cmd_form(text: &str, shape: Shape, space_runs: bool) -> Option<Vec<u8>> {
         }
     }
     Some(out.into_bytes())
+}
+
+/// Whether `text` has whitespace beyond ASCII's (the non-breaking space, say, or the line
+/// separator). Every such character's UTF-8 begins with one of four bytes, which accented
+/// letters' do not: only text with one of those is read character by character.
+fn unicode_space(text: &str) -> bool {
+    text.bytes().any(|b| matches!(b, 0xc2 | 0xe1 | 0xe2 | 0xe3))
+        && text.chars().any(|c| !c.is_ascii() && c.is_whitespace())
 }
 
 /// Whether text of shape `shape` has anything [`cmd_form`] rewrites.
@@ -557,8 +571,9 @@ pub fn shell_byte(b: u8) -> ShellByte {
     }
 }
 
-/// [`cmd_form`] of ASCII text, byte by byte.
-fn ascii_cmd_form(text: &[u8]) -> Vec<u8> {
+/// [`cmd_form`] of text with no whitespace beyond ASCII's, byte by byte (the bytes of other
+/// characters are kept, as `cmd_form` keeps the characters).
+fn bytewise_cmd_form(text: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     for &b in text {
         match shell_byte(b) {
@@ -716,6 +731,33 @@ mod tests {
         assert_eq!(sql, "union select");
         let (_, _, cmd, _) = of(br#";c\a"t' /e^tc/pa''sswd"#, false);
         assert_eq!(cmd, ";cat/etc/passwd");
+    }
+
+    /// Accented text with no whitespace beyond ASCII's gets its shell view byte by byte; what
+    /// that makes is what reading it character by character makes. Text with other whitespace
+    /// is read character by character.
+    #[test]
+    fn accented_text_gets_the_shell_view_characters_would_give() {
+        for text in [
+            "Église, l'été / (rue) ; \"x\"",
+            "caf\u{e9} cr\u{e8}me  mugs",
+            "\u{201c}quoted\u{201d} \u{2014} dash\u{2026} 5\u{20ac}",
+            "a\u{a0}b",
+            "a\u{2028}b ;c",
+            "x\u{85}y /z",
+            "\u{1680}ls",
+        ] {
+            let views = Views::of_decoded(text.as_bytes());
+            let by_chars = cmd_form(&views.text, views.shape, true)
+                .unwrap_or_else(|| views.text.as_bytes().to_vec());
+            assert_eq!(*views.cmd(), *by_chars, "{text:?}");
+            let separators = ["\u{2028}", "\u{85}", "\u{1680}"];
+            assert_eq!(
+                views.shell_bytewise(),
+                !separators.iter().any(|s| text.contains(s)),
+                "{text:?}"
+            );
+        }
     }
 
     #[test]

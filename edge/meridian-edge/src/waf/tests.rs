@@ -915,12 +915,21 @@ fn nothing_carries_over_from_one_request_to_the_next() {
     }
 }
 
-/// The one pass over ASCII text that reads its shell view without making it answers what the
-/// two sets answer of the text and of the made view, at every level, on texts built from the
-/// pieces of commands, SQL and prose (quotes, runs of spaces, separators, slashes).
+/// The one pass over text that reads its shell view without making it answers what the two
+/// sets answer of the text and of the made view, at every level, on texts built from the
+/// pieces of commands, SQL and prose (quotes, runs of spaces, separators, slashes, accents;
+/// text with whitespace beyond ASCII's is left to the views).
 #[test]
 fn text_and_shell_in_one_pass_agree_with_the_views() {
     let pieces = [
+        "cscli",
+        "busybox",
+        "é",
+        "Église",
+        "’",
+        "…",
+        "\u{a0}",
+        "\u{2028}",
         "ls",
         "cat",
         "wget",
@@ -1005,6 +1014,9 @@ fn text_and_shell_in_one_pass_agree_with_the_views() {
             .collect();
         for text in chosen.iter().map(|t| t.to_string()).chain(random) {
             let views = Views::of_decoded(text.as_bytes());
+            if !views.shell_bytewise() {
+                continue;
+            }
             let text = views.text.as_bytes();
             let [text_cache, shell_cache] = &mut caches;
             let expected = !text_set.matches(text_cache, text).is_empty()
