@@ -408,11 +408,9 @@ impl PairTable {
         for (byte, class) in classes.iter_mut().enumerate() {
             let byte = byte as u8;
             let kind = shell_byte(byte);
-            let written = match kind {
-                ShellByte::Dropped | ShellByte::Space => None,
-                ShellByte::Separator => Some(shell.classes[usize::from(b';')]),
-                ShellByte::Joined | ShellByte::Kept => Some(shell.classes[usize::from(byte)]),
-            };
+            let written = kind
+                .written(byte)
+                .map(|written| shell.classes[usize::from(written)]);
             let next = kinds.len() as u8;
             *class = *kinds
                 .entry((text.classes[usize::from(byte)], kind, written))
@@ -490,11 +488,9 @@ impl PairPass<'_> {
     }
 
     fn start(&mut self) -> Result<u32, MayMatch> {
+        let clears = self.clears();
         let table = &mut self.table.table;
-        table.follow([
-            self.text_cache.clear_count(),
-            self.shell_cache.clear_count(),
-        ]);
+        table.follow(clears);
         if table.start != UNKNOWN {
             return Ok(table.start);
         }
@@ -544,25 +540,17 @@ impl PairPass<'_> {
             Ok(next) if !next.is_tagged() => next,
             _ => return Err(MayMatch),
         };
-        match shell_byte(byte) {
-            ShellByte::Dropped => {}
-            ShellByte::Space => space = true,
-            ShellByte::Joined => {
-                space = false;
-                shell = self.shell_step(shell, byte)?;
+        let kind = shell_byte(byte);
+        if kind == ShellByte::Space {
+            space = true;
+        }
+        if let Some(written) = kind.written(byte) {
+            // The space owed is written before the byte, unless the byte is joined.
+            if space && kind != ShellByte::Joined {
+                shell = self.shell_step(shell, b' ')?;
             }
-            ShellByte::Separator | ShellByte::Kept => {
-                if space {
-                    space = false;
-                    shell = self.shell_step(shell, b' ')?;
-                }
-                let written = if shell_byte(byte) == ShellByte::Separator {
-                    b';'
-                } else {
-                    byte
-                };
-                shell = self.shell_step(shell, written)?;
-            }
+            space = false;
+            shell = self.shell_step(shell, written)?;
         }
         let clears = self.clears();
         let table = &mut self.table.table;

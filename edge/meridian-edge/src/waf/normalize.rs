@@ -547,7 +547,8 @@ fn shell_rewrites(shape: Shape, space_runs: bool) -> bool {
     shape.any(class::SHELL | class::VERTICAL_TAB) || space_runs
 }
 
-/// What the shell view makes of an ASCII byte.
+/// What the shell view makes of a byte (of text with no whitespace beyond ASCII's: every byte
+/// of another character is [`ShellByte::Kept`]).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub enum ShellByte {
     /// Quoting (`\`, `"`, `'`, `^`): left out.
@@ -559,6 +560,17 @@ pub enum ShellByte {
     /// `,` and `;`: a `;`.
     Separator,
     Kept,
+}
+
+impl ShellByte {
+    /// The byte the shell view writes for `byte`, of this kind (a space it owes aside).
+    pub fn written(self, byte: u8) -> Option<u8> {
+        match self {
+            ShellByte::Dropped | ShellByte::Space => None,
+            ShellByte::Separator => Some(b';'),
+            ShellByte::Joined | ShellByte::Kept => Some(byte),
+        }
+    }
 }
 
 pub fn shell_byte(b: u8) -> ShellByte {
@@ -576,22 +588,21 @@ pub fn shell_byte(b: u8) -> ShellByte {
 fn bytewise_cmd_form(text: &[u8]) -> Vec<u8> {
     let mut out: Vec<u8> = Vec::with_capacity(text.len());
     for &b in text {
-        match shell_byte(b) {
-            ShellByte::Dropped => {}
-            ShellByte::Separator => out.push(b';'),
-            ShellByte::Joined => {
-                while out.last() == Some(&b' ') {
-                    out.pop();
-                }
-                out.push(b);
-            }
+        let kind = shell_byte(b);
+        match kind {
             ShellByte::Space => {
                 if out.last() != Some(&b' ') {
                     out.push(b' ');
                 }
             }
-            ShellByte::Kept => out.push(b),
+            ShellByte::Joined => {
+                while out.last() == Some(&b' ') {
+                    out.pop();
+                }
+            }
+            ShellByte::Dropped | ShellByte::Separator | ShellByte::Kept => {}
         }
+        out.extend(kind.written(b));
     }
     out
 }
