@@ -196,12 +196,16 @@ impl<'v> Views<'v> {
             }
         } else {
             // Most non-ASCII text (accented names, addresses) is already in NFKC, which the
-            // quick check tells without building the normalised copy.
-            let lower = match is_nfkc_quick(text.chars()) {
-                IsNormalized::Yes => text.to_lowercase(),
-                IsNormalized::No | IsNormalized::Maybe => {
-                    text.nfkc().collect::<String>().to_lowercase()
-                }
+            // quick check tells without building the normalised copy; text in Latin-1's
+            // letters is told and lowercased in one pass over its bytes.
+            let lower = match latin1_lowercase(&text) {
+                Some(lower) => lower,
+                None => match is_nfkc_quick(text.chars()) {
+                    IsNormalized::Yes => text.to_lowercase(),
+                    IsNormalized::No | IsNormalized::Maybe => {
+                        text.nfkc().collect::<String>().to_lowercase()
+                    }
+                },
             };
             text = Cow::Owned(lower);
             shape = Shape::of(text.as_bytes());
@@ -253,6 +257,58 @@ impl<'v> Views<'v> {
     pub fn shell_bytewise(&self) -> bool {
         self.bytewise
     }
+}
+
+/// The characters U+0080 to U+00FF that NFKC leaves as they are (bit `c - 0x80`): all but the
+/// compatibility characters (no-break space, diaeresis, ordinal indicators, macron, superscript
+/// digits, acute accent, micro sign, cedilla and vulgar fractions).
+const LATIN1_NFKC: u128 = {
+    let compatibility = [
+        0xa0, 0xa8, 0xaa, 0xaf, 0xb2, 0xb3, 0xb4, 0xb5, 0xb8, 0xb9, 0xba, 0xbc, 0xbd, 0xbe,
+    ];
+    let mut mask = u128::MAX;
+    let mut i = 0;
+    while i < compatibility.len() {
+        mask &= !(1 << (compatibility[i] - 0x80));
+        i += 1;
+    }
+    mask
+};
+
+/// `text` lowercased, if it is in NFKC and every character is ASCII or Latin-1 (U+0080 to
+/// U+00FF), as most accented names and addresses of Western Europe are: what `to_lowercase`
+/// makes of it, without the Unicode tables. `None` for any other text.
+fn latin1_lowercase(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut lower = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        let b = bytes[at];
+        if b.is_ascii() {
+            lower.push(b.to_ascii_lowercase());
+            at += 1;
+            continue;
+        }
+        // Two bytes, `110000xx 10xxxxxx`, for U+0080 to U+00FF (the text is UTF-8).
+        if !matches!(b, 0xc2 | 0xc3) {
+            return None;
+        }
+        let c = (u32::from(b & 0x1f) << 6) | u32::from(bytes[at + 1] & 0x3f);
+        if LATIN1_NFKC & (1 << (c - 0x80)) == 0 {
+            return None;
+        }
+        // The capitals À to Þ (but ×) are their small letters less 0x20; the rest of the
+        // block (ß and ÿ among them) has no other case within it.
+        let c = if (0xc0..=0xde).contains(&c) && c != 0xd7 {
+            c + 0x20
+        } else {
+            c
+        };
+        lower.push(0xc0 | (c >> 6) as u8);
+        lower.push(0x80 | (c & 0x3f) as u8);
+        at += 2;
+    }
+    String::from_utf8(lower).ok()
 }
 
 /// `String::from_utf8_lossy`, with the fast check of valid text first (most values are).
@@ -663,6 +719,24 @@ pub fn base64_text(value: &[u8]) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn latin1_text_is_lowercased_as_unicode_would_and_the_rest_is_left_to_it() {
+        for c in (0x80..=0xff).filter_map(char::from_u32) {
+            let text = format!("Ab{c}Z{c}");
+            let expected =
+                (is_nfkc_quick(text.chars()) == IsNormalized::Yes).then(|| text.to_lowercase());
+            assert_eq!(latin1_lowercase(&text), expected, "U+{:04X}", u32::from(c));
+        }
+        assert_eq!(
+            latin1_lowercase("12 Rue de l'Église, BÂTIMENT B").as_deref(),
+            Some("12 rue de l'église, bâtiment b")
+        );
+        // Beyond the block (Œ, ẞ, a line separator, a combining accent): the tables decide.
+        for text in ["Œuvre", "STRAẞE", "a\u{2028}b", "e\u{301}", "Ÿ", "日本"] {
+            assert_eq!(latin1_lowercase(text), None, "{text}");
+        }
+    }
 
     #[test]
     fn percent_decoding_undoes_nesting_and_iis_escapes() {
