@@ -18,8 +18,8 @@ mod request;
 pub mod rules;
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 
 use http::{HeaderMap, Method, header};
 
@@ -1072,6 +1072,8 @@ fn libinjection_sqli(text: &[u8], contexts: SqlContexts) -> bool {
         // `detect` alone: `detect_sqli` would tokenize the text once more for a fingerprint
         // that nothing reads.
         SqlContexts::All => SqliState::new(text, SqliFlags::FLAG_NONE).detect(),
+        // Numbers, words and quoted strings alone make no injection (see `plain_words`).
+        SqlContexts::Bare if plain_words(text) => false,
         // The first passes of `detect`: ANSI, then MySQL where a comment reads differently.
         SqlContexts::Bare => {
             let bare = |dialect: SqliFlags| {
@@ -1089,6 +1091,54 @@ fn libinjection_sqli(text: &[u8], contexts: SqlContexts) -> bool {
             }
         }
     }
+}
+
+/// Every word of libinjection's keyword table (each entry cut at anything but a letter, a digit
+/// or `_`, lowercased): SQL's keywords, functions, operators, types and variables, and the
+/// words of its multi-word keywords (`order by`, `at time zone`), which it merges from
+/// barewords.
+static SQL_WORDS: LazyLock<HashSet<Box<[u8]>>> = LazyLock::new(|| {
+    libinjectionrs::sqli::sqli_data::SQL_KEYWORDS
+        .iter()
+        // Not the fingerprints on its list, which the table holds too (`0sos`, `01&1`).
+        .filter(|keyword| keyword.token_type != b'F')
+        .flat_map(|keyword| keyword.word.as_bytes().split(|b| !is_word_byte(*b)))
+        .filter(|word| !word.is_empty())
+        .map(|word| word.to_ascii_lowercase().into_boxed_slice())
+        .collect()
+});
+
+fn is_word_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_'
+}
+
+/// Whether libinjection can only read `text` (lowercased) as numbers, barewords, strings,
+/// commas and dots: it holds nothing but lowercase words, digits, other characters, spaces,
+/// `.`, `,` and `'`, and none of its ASCII words (nor, for a word led by a digit, any ending of
+/// it) is a word of [`SQL_WORDS`]. No fingerprint of those tokens is on libinjection's list (the test
+/// `plain_words_are_no_injection_to_libinjection` checks both), so such a value, in the bare
+/// context, is none: `10.5 us` or `12 rue de l'église, bâtiment b` cost a table lookup per word
+/// rather than the tokenizer's thousands of instructions.
+fn plain_words(text: &[u8]) -> bool {
+    text.iter().all(|b| {
+        b.is_ascii_lowercase()
+            || b.is_ascii_digit()
+            || !b.is_ascii()
+            || matches!(b, b'_' | b' ' | b'.' | b',' | b'\'')
+    }) && text
+        .split(|b| !is_word_byte(*b))
+        .filter(|word| !word.is_empty())
+        .all(|word| {
+            // A word that starts with a digit is read as a number (`10`, `0x1f`, `2e5`, `0b1`)
+            // and then as whatever follows it, from wherever the number ends: every ending of
+            // it is looked up.
+            let endings = if word[0].is_ascii_digit() {
+                word.len()
+            } else {
+                1
+            };
+            (0..endings).all(|start| !SQL_WORDS.contains(&word[start..]))
+        })
 }
 
 /// Whether a `#` in `bytes` may start a MySQL comment: one that does not begin a word such as

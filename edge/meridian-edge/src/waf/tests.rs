@@ -755,6 +755,132 @@ fn libinjection_reads_each_value_in_the_contexts_it_could_inject_into() {
     assert!(!libinjection_sqli(b"12 rue de l'eglise", SqlContexts::Bare));
 }
 
+/// A repeatable stream of choices: each call picks one of `n` (xorshift, from `seed`).
+fn choices(mut seed: u64) -> impl FnMut(usize) -> usize {
+    move |n: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n as u64) as usize
+    }
+}
+
+#[test]
+fn plain_words_are_no_injection_to_libinjection() {
+    use libinjectionrs::{SqliFlags, SqliState, sqli::blacklist::is_blacklisted};
+    // No fingerprint of numbers, barewords, strings, commas and dots (up to libinjection's five
+    // tokens) is on its list.
+    let alphabet = ["1", "n", "s", ",", "."];
+    let mut fingerprints: Vec<String> = alphabet.iter().map(|t| t.to_string()).collect();
+    for _ in 1..5 {
+        let longer: Vec<String> = fingerprints
+            .iter()
+            .filter(|f| f.len() == fingerprints.last().map_or(0, String::len))
+            .flat_map(|f| alphabet.iter().map(move |t| format!("{f}{t}")))
+            .collect();
+        fingerprints.extend(longer);
+    }
+    assert_eq!(fingerprints.len(), 5 + 25 + 125 + 625 + 3125);
+    assert!(!fingerprints.iter().any(|f| is_blacklisted(f)));
+    // A variable is on it (`1sv`), and so is an injection's usual shape.
+    assert!(is_blacklisted("1sv") && is_blacklisted("1UE1"));
+
+    for text in [
+        "1 union select 1",
+        "1 order by 5",
+        "1 or true",
+        "10 and 1",
+        "1 rlike 1",
+        "0x1 xor 1",
+        "1 current_user",
+        "2 sleep",
+        "1 @@version",
+        "1--",
+        "1 Or 1",
+        "0b1current_user''",
+        "0xfunion select",
+    ] {
+        assert!(!plain_words(text.as_bytes()), "{text}");
+    }
+    for text in [
+        "10.5 us",
+        "12 rue de l'église, bâtiment b",
+        "3 o'neill st., dublin 2",
+    ] {
+        assert!(plain_words(text.as_bytes()), "{text}");
+    }
+
+    // Wherever `plain_words` says so, libinjection's bare passes find nothing.
+    let numbers = ["1", "10.5", "0x1f", "0b1", "2e5", "007", ".5", "1."];
+    let pieces = [
+        "us",
+        "rue",
+        "de",
+        "l",
+        "église",
+        "bâtiment",
+        "b",
+        "st",
+        "x",
+        "n",
+        "e",
+        "q",
+        "u",
+        "abc_def",
+        "o",
+        "'",
+        "''",
+        ",",
+        ".",
+        " ",
+        "  ",
+        "9",
+        "or",
+        "and",
+        "union",
+        "select",
+        "order",
+        "by",
+        "sleep",
+        "true",
+        "null",
+        "like",
+        "is",
+        "not",
+        "in",
+        "current_user",
+        "version",
+        "char",
+        "at",
+        "time",
+        "zone",
+        "begin",
+        "for",
+        "update",
+    ];
+    let mut next = choices(0x9e37_79b9_7f4a_7c15_u64);
+    let (mut plain, mut other) = (0, 0);
+    for _ in 0..20_000 {
+        let mut text = numbers[next(numbers.len())].to_owned();
+        for _ in 0..1 + next(8) {
+            if next(2) == 0 {
+                text.push(' ');
+            }
+            text.push_str(pieces[next(pieces.len())]);
+        }
+        if !plain_words(text.as_bytes()) {
+            other += 1;
+            continue;
+        }
+        plain += 1;
+        for dialect in [SqliFlags::FLAG_SQL_ANSI, SqliFlags::FLAG_SQL_MYSQL] {
+            let mut state = SqliState::new(text.as_bytes(), SqliFlags::FLAG_QUOTE_NONE | dialect);
+            assert!(!state.is_sqli(), "{text:?}");
+        }
+    }
+    assert!(plain > 5000 && other > 5000, "{plain} plain, {other} other");
+}
+
 #[test]
 fn exclusions_disabled_rules_and_paranoia_apply() {
     let attack = json(
@@ -982,13 +1108,7 @@ fn text_and_shell_in_one_pass_agree_with_the_views() {
         "script",
         "${",
     ];
-    let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let mut next = move |n: usize| {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        (seed % n as u64) as usize
-    };
+    let mut next = choices(0x2545_f491_4f6c_dd1d_u64);
     for level in 1..=4 {
         let waf = at_level(level);
         let text_set = &waf.sets[SetId::TextAndSql as usize];
