@@ -25,8 +25,8 @@ pub struct FormSet {
     dfa: DFA,
     /// The equivalence class of each byte (the DFA's own), as a [`Table`] reads it.
     classes: [u8; 256],
-    /// A [`Table`] row has `1 << stride2` entries, at least one per class.
-    stride2: u32,
+    /// How many classes there are.
+    class_count: usize,
     /// The `RULES` index of each pattern.
     pub rules: Vec<usize>,
 }
@@ -73,14 +73,12 @@ impl FormSet {
             .map_err(|error| error.to_string())?;
         let byte_classes = dfa.byte_classes();
         let classes = std::array::from_fn(|byte| byte_classes.get(byte as u8));
-        // The alphabet counts the end of input as a class of its own, which no row needs.
-        let stride2 = (byte_classes.alphabet_len() - 1)
-            .next_power_of_two()
-            .trailing_zeros();
+        // The alphabet counts the end of input as a class of its own, which no table needs.
+        let class_count = byte_classes.alphabet_len() - 1;
         Ok(FormSet {
             dfa,
             classes,
-            stride2,
+            class_count,
             rules,
         })
     }
@@ -88,7 +86,7 @@ impl FormSet {
     pub fn create_cache(&self) -> Cache {
         Cache {
             lazy: self.dfa.create_cache(),
-            table: Table::new(self.stride2, TABLE_LIMIT),
+            table: Table::new(self.classes, self.class_count, TABLE_LIMIT),
         }
     }
 
@@ -116,23 +114,36 @@ pub struct Cache {
     table: Table<LazyStateID, usize>,
 }
 
-/// An entry of a [`Table`] that names no state: a transition not copied yet (row 0 is no
-/// state's).
+/// An entry of a [`Table`] that names no state: a transition not copied yet (state 0 is no
+/// state).
 const UNKNOWN: u32 = 0;
+/// The states a table has room for at first; it doubles its room as it needs more.
+const FIRST_ROOM: usize = 64;
 /// Past this many entries (16 MiB), a table starts again empty.
 const TABLE_LIMIT: usize = 4 << 20;
 
 /// The transitions between the states a thread's scans have been in, copied from the lazy DFA
-/// into rows the scan loop reads with one lookup and one comparison per byte: the lazy DFA's
-/// own step also checks its state's tags and reloads its table at every byte. Each state has a
-/// row of entries, one per byte class; an entry is the next state's row offset (its row number
-/// shifted by `stride2`), or [`UNKNOWN`]. Transitions into a match, a dead end or a failure are
-/// never copied: the lazy DFA is asked about those each time, which a scan does once at most.
+/// into a table the scan loop reads with one lookup and one comparison per byte: the lazy DFA's
+/// own step also checks its state's tags and reloads its table at every byte. States are
+/// numbered from 1 in the order met; an entry is the next state's number, or [`UNKNOWN`].
+/// Transitions into a match, a dead end or a failure are never copied: the lazy DFA is asked
+/// about those each time, which a scan does once at most.
+///
+/// The entries are laid out by byte class, then by state: the transitions of the few states
+/// that ordinary text keeps to (met first, so numbered low), on the bytes it is made of, sit in
+/// a few cache lines. A request finds them in memory that its own handling (the network, the
+/// proxy, the other values) has evicted from the caches: per state, it would need a line for
+/// almost every byte it reads.
 ///
 /// A state `S` is the lazy DFA's id of it (or a pair of ids, see [`text_and_shell`]); `C` is
 /// the clear count of the lazy cache (or caches) those ids belong to.
 struct Table<S, C> {
-    stride2: u32,
+    classes: [u8; 256],
+    class_count: usize,
+    /// The states there is room for: each class's entries are this many apart.
+    room: usize,
+    /// Where each byte's class's entries start (its class times `room`).
+    bases: [u32; 256],
     trans: Vec<u32>,
     /// The state of each row.
     states: Vec<S>,
@@ -148,9 +159,12 @@ struct Table<S, C> {
 }
 
 impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
-    fn new(stride2: u32, limit: usize) -> Self {
+    fn new(classes: [u8; 256], class_count: usize, limit: usize) -> Self {
         let mut table = Table {
-            stride2,
+            classes,
+            class_count,
+            room: 0,
+            bases: [0; 256],
             trans: Vec::new(),
             states: Vec::new(),
             rows: HashMap::new(),
@@ -164,8 +178,10 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
     }
 
     fn reset(&mut self, clears: C) {
+        self.room = FIRST_ROOM.min(self.limit / self.class_count).max(2);
         self.trans.clear();
-        self.trans.resize(1 << self.stride2, UNKNOWN);
+        self.trans.resize(self.class_count * self.room, UNKNOWN);
+        self.place();
         self.states.clear();
         self.states.push(S::default());
         self.rows.clear();
@@ -189,25 +205,50 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
         if let Some(&entry) = self.rows.get(&state) {
             return entry;
         }
-        if self.trans.len() + (1 << self.stride2) > self.limit {
-            self.reset(clears);
+        if self.states.len() == self.room {
+            if self.class_count * self.room * 2 > self.limit {
+                self.reset(clears);
+            } else {
+                self.grow();
+            }
         }
-        let entry = u32::try_from(self.trans.len()).expect("a table stays under its limit");
-        self.trans
-            .resize(self.trans.len() + (1 << self.stride2), UNKNOWN);
+        let entry = u32::try_from(self.states.len()).expect("a table stays under its limit");
         self.states.push(state);
         self.rows.insert(state, entry);
         entry
     }
 
-    fn state(&self, entry: u32) -> S {
-        self.states[(entry >> self.stride2) as usize]
+    /// Doubles the room for states, each class's entries moved to their new place.
+    fn grow(&mut self) {
+        let room = self.room * 2;
+        let mut trans = vec![UNKNOWN; self.class_count * room];
+        for (class, entries) in self.trans.chunks_exact(self.room).enumerate() {
+            trans[class * room..][..self.room].copy_from_slice(entries);
+        }
+        self.trans = trans;
+        self.room = room;
+        self.place();
     }
 
-    /// Records the transition at `offset` (in a row of `generation`) to `entry`, unless the
-    /// table was emptied meanwhile (and that row with it).
-    fn record(&mut self, offset: usize, generation: u64, entry: u32) {
+    fn place(&mut self) {
+        let room = u32::try_from(self.room).expect("a table stays under its limit");
+        self.bases = self.classes.map(|class| u32::from(class) * room);
+    }
+
+    /// Where the transition of `entry` on `byte` is.
+    fn offset(&self, entry: u32, byte: u8) -> usize {
+        (self.bases[usize::from(byte)] + entry) as usize
+    }
+
+    fn state(&self, entry: u32) -> S {
+        self.states[entry as usize]
+    }
+
+    /// Records the transition of `from` (a state of `generation`) on `byte` to `entry`, unless
+    /// the table was emptied meanwhile (and `from` with it).
+    fn record(&mut self, from: u32, byte: u8, generation: u64, entry: u32) {
         if self.generation == generation {
+            let offset = self.offset(from, byte);
             self.trans[offset] = entry;
         }
     }
@@ -301,13 +342,13 @@ fn walk<const N: usize>(
             // While every transition is in the tables: one lookup for the byte's class, one
             // for the next state, for each scan.
             let trans = scans.each_ref().map(|scan| &scan.cache.table.trans[..]);
-            let classes = scans.each_ref().map(|scan| &scan.set.classes);
+            let bases = scans.each_ref().map(|scan| &scan.cache.table.bases);
             let haystacks = scans.each_ref().map(|scan| &scan.haystack[..end]);
             while *at < end {
                 let mut next = [UNKNOWN; N];
                 for k in 0..N {
-                    let class = classes[k][usize::from(haystacks[k][*at])];
-                    next[k] = trans[k][(states[k] | u32::from(class)) as usize];
+                    let base = bases[k][usize::from(haystacks[k][*at])];
+                    next[k] = trans[k][(base + states[k]) as usize];
                 }
                 if next.contains(&UNKNOWN) {
                     break;
@@ -337,10 +378,10 @@ fn walk<const N: usize>(
 /// else from the lazy DFA, and then copied into the table.
 fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
     let byte = scan.haystack[at];
-    let offset = (state | u32::from(scan.set.classes[usize::from(byte)])) as usize;
     let table = &scan.cache.table;
-    if table.trans[offset] != UNKNOWN {
-        return Ok(table.trans[offset]);
+    let known = table.trans[table.offset(state, byte)];
+    if known != UNKNOWN {
+        return Ok(known);
     }
     let (current, generation) = (table.state(state), table.generation);
     let next = scan
@@ -359,7 +400,7 @@ fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
     let clears = scan.cache.lazy.clear_count();
     let table = &mut scan.cache.table;
     let entry = table.entry(next, clears);
-    table.record(offset, generation, entry);
+    table.record(state, byte, generation, entry);
     Ok(entry)
 }
 
@@ -395,7 +436,6 @@ struct Pair {
 /// The table of [`text_and_shell`]: a [`Table`] of pairs of states, over byte classes that
 /// tell apart what both sets and the shell view tell apart.
 pub struct PairTable {
-    classes: [u8; 256],
     table: Table<Pair, [usize; 2]>,
 }
 
@@ -416,10 +456,8 @@ impl PairTable {
                 .entry((text.classes[usize::from(byte)], kind, written))
                 .or_insert(next);
         }
-        let stride2 = kinds.len().next_power_of_two().trailing_zeros();
         PairTable {
-            classes,
-            table: Table::new(stride2, TABLE_LIMIT),
+            table: Table::new(classes, kinds.len(), TABLE_LIMIT),
         }
     }
 }
@@ -468,9 +506,9 @@ impl PairPass<'_> {
         let mut at = 0;
         loop {
             {
-                let (trans, classes) = (&self.table.table.trans[..], &self.table.classes);
+                let (trans, bases) = (&self.table.table.trans[..], &self.table.table.bases);
                 while let Some(&byte) = haystack.get(at) {
-                    let next = trans[(state | u32::from(classes[usize::from(byte)])) as usize];
+                    let next = trans[(bases[usize::from(byte)] + state) as usize];
                     if next == UNKNOWN {
                         break;
                     }
@@ -529,7 +567,6 @@ impl PairPass<'_> {
     }
 
     fn step(&mut self, state: u32, byte: u8) -> Result<u32, MayMatch> {
-        let offset = (state | u32::from(self.table.classes[usize::from(byte)])) as usize;
         let generation = self.table.table.generation;
         let Pair {
             text,
@@ -555,7 +592,7 @@ impl PairPass<'_> {
         let clears = self.clears();
         let table = &mut self.table.table;
         let entry = table.entry(Pair { text, shell, space }, clears);
-        table.record(offset, generation, entry);
+        table.record(state, byte, generation, entry);
         Ok(entry)
     }
 
@@ -719,7 +756,7 @@ mod tests {
         );
         let mut small = Cache {
             lazy: set.dfa.create_cache(),
-            table: Table::new(set.stride2, 4 << set.stride2),
+            table: Table::new(set.classes, set.class_count, 4 * set.class_count),
         };
         let mut roomy = set.create_cache();
         let texts = [
@@ -743,7 +780,52 @@ mod tests {
             }
         }
         assert!(small.table.generation > 3, "the small table was emptied");
-        assert!(small.table.trans.len() <= 4 << set.stride2);
+        assert!(small.table.trans.len() <= 4 * set.class_count);
+    }
+
+    /// A table that outgrows its first room moves every transition it copied: afterwards it
+    /// answers as before, and as the DFA's own search does.
+    #[test]
+    fn a_table_that_grows_keeps_its_transitions() {
+        let set = set(&[r"x.{0,9}y", r"\bunion\s+select\b"], false);
+        let mut cache = set.create_cache();
+        let mut roomy = set.create_cache();
+        // `x.{0,9}y` keeps a state for each pattern of x's among the last ten bytes: hundreds.
+        let texts: Vec<String> = (0..600u32)
+            .map(|i| {
+                let bits: String = (0..10)
+                    .map(|b| if i >> b & 1 == 1 { 'x' } else { 'a' })
+                    .collect();
+                let tail = if i % 3 == 0 { "y" } else { "" };
+                let words = if i % 7 == 0 {
+                    " union select"
+                } else {
+                    " union"
+                };
+                format!("{bits}{tail}{words}")
+            })
+            .collect();
+        let check = |cache: &mut Cache, roomy: &mut Cache| {
+            let mut matched = 0;
+            for text in &texts {
+                let expected = !set.matches(roomy, text.as_bytes()).is_empty();
+                let [found] = any_match([scan(&set, cache, text.as_bytes())]);
+                assert_eq!(found, expected, "{text:?}");
+                matched += usize::from(found);
+            }
+            matched
+        };
+        let matched = check(&mut cache, &mut roomy);
+        assert!(matched > 100 && matched < 500, "{matched} of 600 matched");
+        assert!(cache.table.room > FIRST_ROOM, "the table grew");
+        assert_eq!(cache.table.generation, 1, "and was never emptied");
+        let grown = cache.table.states.len();
+        check(&mut cache, &mut roomy);
+        assert_eq!(
+            cache.table.states.len(),
+            grown,
+            "the second round is read from the table"
+        );
     }
 
     /// A lazy DFA (of the smallest cache) cleared between two scans, here by `matches` on other
