@@ -119,6 +119,8 @@ pub struct Cache {
 const UNKNOWN: u32 = 0;
 /// The states a table has room for at first; it doubles its room as it needs more.
 const FIRST_ROOM: usize = 64;
+/// The most states a table numbers: its entries are 16 bits wide.
+const MOST_ROOM: usize = 1 << 16;
 /// Past this many entries (16 MiB), a table starts again empty.
 const TABLE_LIMIT: usize = 4 << 20;
 
@@ -144,7 +146,8 @@ struct Table<S, C> {
     room: usize,
     /// Where each byte's class's entries start (its class times `room`).
     bases: [u32; 256],
-    trans: Vec<u32>,
+    /// Two bytes an entry: twice the transitions a cache line holds.
+    trans: Vec<u16>,
     /// The state of each row.
     states: Vec<S>,
     rows: HashMap<S, u32>,
@@ -180,7 +183,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
     fn reset(&mut self, clears: C) {
         self.room = FIRST_ROOM.min(self.limit / self.class_count).max(2);
         self.trans.clear();
-        self.trans.resize(self.class_count * self.room, UNKNOWN);
+        self.trans.resize(self.class_count * self.room, 0);
         self.place();
         self.states.clear();
         self.states.push(S::default());
@@ -206,7 +209,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
             return entry;
         }
         if self.states.len() == self.room {
-            if self.class_count * self.room * 2 > self.limit {
+            if self.class_count * self.room * 2 > self.limit || self.room * 2 > MOST_ROOM {
                 self.reset(clears);
             } else {
                 self.grow();
@@ -221,7 +224,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
     /// Doubles the room for states, each class's entries moved to their new place.
     fn grow(&mut self) {
         let room = self.room * 2;
-        let mut trans = vec![UNKNOWN; self.class_count * room];
+        let mut trans = vec![0; self.class_count * room];
         for (class, entries) in self.trans.chunks_exact(self.room).enumerate() {
             trans[class * room..][..self.room].copy_from_slice(entries);
         }
@@ -249,7 +252,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
     fn record(&mut self, from: u32, byte: u8, generation: u64, entry: u32) {
         if self.generation == generation {
             let offset = self.offset(from, byte);
-            self.trans[offset] = entry;
+            self.trans[offset] = u16::try_from(entry).expect("a table numbers at most 2^16 states");
         }
     }
 }
@@ -348,7 +351,7 @@ fn walk<const N: usize>(
                 let mut next = [UNKNOWN; N];
                 for k in 0..N {
                     let base = bases[k][usize::from(haystacks[k][*at])];
-                    next[k] = trans[k][(base + states[k]) as usize];
+                    next[k] = u32::from(trans[k][(base + states[k]) as usize]);
                 }
                 if next.contains(&UNKNOWN) {
                     break;
@@ -379,7 +382,7 @@ fn walk<const N: usize>(
 fn step(scan: &mut Scan<'_>, state: u32, at: usize) -> Result<u32, Stop> {
     let byte = scan.haystack[at];
     let table = &scan.cache.table;
-    let known = table.trans[table.offset(state, byte)];
+    let known = u32::from(table.trans[table.offset(state, byte)]);
     if known != UNKNOWN {
         return Ok(known);
     }
@@ -508,7 +511,7 @@ impl PairPass<'_> {
             {
                 let (trans, bases) = (&self.table.table.trans[..], &self.table.table.bases);
                 while let Some(&byte) = haystack.get(at) {
-                    let next = trans[(bases[usize::from(byte)] + state) as usize];
+                    let next = u32::from(trans[(bases[usize::from(byte)] + state) as usize]);
                     if next == UNKNOWN {
                         break;
                     }
