@@ -148,9 +148,9 @@ struct Table<S, C> {
     bases: [u32; 256],
     /// Two bytes an entry: twice the transitions a cache line holds.
     trans: Vec<u16>,
-    /// The state of each row.
+    /// The state each number names (0 names none).
     states: Vec<S>,
-    rows: HashMap<S, u32>,
+    numbers: HashMap<S, u32>,
     /// The start state's entry, or [`UNKNOWN`] (every scan starts at its haystack's start, so
     /// in the same state).
     start: u32,
@@ -170,7 +170,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
             bases: [0; 256],
             trans: Vec::new(),
             states: Vec::new(),
-            rows: HashMap::new(),
+            numbers: HashMap::new(),
             start: UNKNOWN,
             clears: C::default(),
             generation: 0,
@@ -187,7 +187,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
         self.place();
         self.states.clear();
         self.states.push(S::default());
-        self.rows.clear();
+        self.numbers.clear();
         self.start = UNKNOWN;
         self.clears = clears;
         self.generation += 1;
@@ -201,11 +201,11 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
         }
     }
 
-    /// The entry of `state` (untagged, of a lazy cache whose clear count is `clears`), given a
-    /// row if it has none.
+    /// The number of `state` (untagged, of a lazy cache whose clear count is `clears`), given
+    /// one if it has none.
     fn entry(&mut self, state: S, clears: C) -> u32 {
         self.follow(clears);
-        if let Some(&entry) = self.rows.get(&state) {
+        if let Some(&entry) = self.numbers.get(&state) {
             return entry;
         }
         if self.states.len() == self.room {
@@ -217,7 +217,7 @@ impl<S: Copy + Default + Eq + Hash, C: Copy + Default + PartialEq> Table<S, C> {
         }
         let entry = u32::try_from(self.states.len()).expect("a table stays under its limit");
         self.states.push(state);
-        self.rows.insert(state, entry);
+        self.numbers.insert(state, entry);
         entry
     }
 
@@ -342,8 +342,8 @@ fn walk<const N: usize>(
 ) -> [Stop; N] {
     loop {
         {
-            // While every transition is in the tables: one lookup for the byte's class, one
-            // for the next state, for each scan.
+            // While every transition is in the tables: one lookup for where the byte's class's
+            // entries start, one for the next state, for each scan.
             let trans = scans.each_ref().map(|scan| &scan.cache.table.trans[..]);
             let bases = scans.each_ref().map(|scan| &scan.cache.table.bases);
             let haystacks = scans.each_ref().map(|scan| &scan.haystack[..end]);

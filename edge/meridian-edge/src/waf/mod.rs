@@ -306,6 +306,8 @@ impl Waf {
             sets.push(forms_set(forms, &enabled)?);
         }
         let sets: [FormSet; SETS] = sets.try_into().map_err(|_| "pattern sets")?;
+        // Built now rather than by the first request that needs it.
+        LazyLock::force(&SQL_WORDS);
         Ok(Waf {
             sets,
             locals: PerThread::new(|| Mutex::new(None)),
@@ -1115,10 +1117,10 @@ fn is_word_byte(b: u8) -> bool {
 /// Whether libinjection can only read `text` (lowercased) as numbers, barewords, strings,
 /// commas and dots: it holds nothing but lowercase words, digits, other characters, spaces,
 /// `.`, `,` and `'`, and none of its ASCII words (nor, for a word led by a digit, any ending of
-/// it) is a word of [`SQL_WORDS`]. No fingerprint of those tokens is on libinjection's list (the test
-/// `plain_words_are_no_injection_to_libinjection` checks both), so such a value, in the bare
-/// context, is none: `10.5 us` or `12 rue de l'église, bâtiment b` cost a table lookup per word
-/// rather than the tokenizer's thousands of instructions.
+/// it) is a word of [`SQL_WORDS`]. No fingerprint of those tokens is on libinjection's list
+/// (the test `plain_words_are_no_injection_to_libinjection` checks both), so such a value, in
+/// the bare context, is none: `10.5 us` or `12 rue de l'église, bâtiment b` cost a table lookup
+/// per word rather than the tokenizer's thousands of instructions.
 fn plain_words(text: &[u8]) -> bool {
     text.iter().all(|b| {
         b.is_ascii_lowercase()

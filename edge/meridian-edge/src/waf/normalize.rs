@@ -280,12 +280,12 @@ const LATIN1_NFKC: u128 = {
 /// makes of it, without the Unicode tables. `None` for any other text.
 fn latin1_lowercase(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
-    let mut lower = Vec::with_capacity(bytes.len());
+    let mut lower = String::with_capacity(bytes.len());
     let mut at = 0;
     while at < bytes.len() {
         let b = bytes[at];
         if b.is_ascii() {
-            lower.push(b.to_ascii_lowercase());
+            lower.push(char::from(b.to_ascii_lowercase()));
             at += 1;
             continue;
         }
@@ -293,7 +293,7 @@ fn latin1_lowercase(text: &str) -> Option<String> {
         if !matches!(b, 0xc2 | 0xc3) {
             return None;
         }
-        let c = (u32::from(b & 0x1f) << 6) | u32::from(bytes[at + 1] & 0x3f);
+        let c = ((b & 0x1f) << 6) | (bytes[at + 1] & 0x3f);
         if LATIN1_NFKC & (1 << (c - 0x80)) == 0 {
             return None;
         }
@@ -304,11 +304,11 @@ fn latin1_lowercase(text: &str) -> Option<String> {
         } else {
             c
         };
-        lower.push(0xc0 | (c >> 6) as u8);
-        lower.push(0x80 | (c & 0x3f) as u8);
+        // A byte is the character of its value in Latin-1.
+        lower.push(char::from(c));
         at += 2;
     }
-    String::from_utf8(lower).ok()
+    Some(lower)
 }
 
 /// `String::from_utf8_lossy`, with the fast check of valid text first (most values are).
